@@ -1,0 +1,55 @@
+# Sluice: the two commands a new user needs are `make demo` and `make test`.
+# Both install what is missing (scripts/install-deps), then build.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+CTEST_JOBS ?= 2
+FUZZ_SECONDS ?= 20
+
+.PHONY: all deps build build-debug demo demo-stream test test-unit fuzz fuzz-run bench lint-examples format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+build-debug: deps
+	@cmake --preset debug >/dev/null
+	@cmake --build --preset debug -j $(JOBS)
+
+## The main job: a narrated GitOps rollout on the embedded default.
+demo: build
+	@scripts/demo
+
+demo-stream: build
+	@scripts/demo --stream
+
+## Every test (unit, integration, simulation, e2e, dashboard) under ASan+UBSan, then the fuzzers briefly.
+test: build-debug
+	@cd build-debug && ctest -j $(CTEST_JOBS) --output-on-failure --timeout 600
+	@$(MAKE) --no-print-directory fuzz-run
+
+test-unit: build-debug
+	@cd build-debug && ctest -j $(CTEST_JOBS) -L unit --output-on-failure
+
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS) --target fuzzers
+
+fuzz-run: fuzz
+	@scripts/run-fuzzers build-fuzz $(FUZZ_SECONDS)
+
+bench: build
+	@scripts/bench
+
+lint-examples: build
+	@build/bin/sluice lint examples/
+
+format:
+	@git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build build-debug build-tsan build-fuzz

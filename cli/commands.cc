@@ -1,0 +1,19 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+
+namespace sluice::cli {
+
+void register_version_command(CLI::App& app, CommandRegistry& registry) {
+  auto* cmd = app.add_subcommand("version", "Print the version");
+  cmd->callback([&registry] {
+    std::printf("sluice %s\n", SLUICE_VERSION_STRING);
+    registry.set_exit_code(0);
+  });
+}
+
+void register_all_commands(CLI::App& app, CommandRegistry& registry) {
+  register_version_command(app, registry);
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,72 @@
+// What the API layer (api/) and the CLI's server mode see of the controller.
+//
+// JSON shapes are the contract in ../shared/reference/api.md (rollout object, history, events,
+// source). All methods are thread-safe: reads return immutable snapshots published by the
+// controller strand; commands are posted to the strand and answer through a callback that may run
+// on any thread (the caller re-posts to its own executor).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+
+namespace sluice::controller {
+
+enum class Verb { kPromote, kAbort, kRetry, kPause, kResume, kUndo };
+const char* verb_name(Verb verb);  // "promote", "abort", ...
+
+struct VerbRequest {
+  std::string rollout;
+  Verb verb = Verb::kPromote;
+  bool full = false;                 // promote ?full=1
+  std::optional<int64_t> revision;   // undo ?revision=N
+  std::string actor;                 // who asked: token name, "cli", "anonymous"
+};
+
+// The result of a verb: the rollout object after the verb, or an error
+// (kNotFound -> 404, kFailedPrecondition -> 409, kInvalidArgument -> 400).
+using VerbCallback = std::function<void(Result<nlohmann::json>)>;
+
+// One recorded decision, as shown by /events: {"id", "time", "rollout", "revision", "type",
+// "from", "to", "reason", "message", "actor", "evidence": {...}}.
+using EventCallback = std::function<void(const nlohmann::json& event)>;
+
+class Subscription {
+ public:
+  virtual ~Subscription() = default;  // unsubscribes
+};
+
+class ControlFacade {
+ public:
+  virtual ~ControlFacade() = default;
+
+  virtual nlohmann::json list_rollouts() const = 0;  // {"items": [...]}
+  virtual std::optional<nlohmann::json> get_rollout(const std::string& name) const = 0;
+  virtual std::optional<nlohmann::json> history(const std::string& name) const = 0;  // {"items"}
+  // Events with id > after_id, oldest first. rollout "" = all rollouts.
+  virtual nlohmann::json events(const std::string& rollout, uint64_t after_id) const = 0;
+  // Calls `on_event` for every new event of `rollout` ("" = all) until the Subscription dies.
+  virtual std::unique_ptr<Subscription> subscribe(const std::string& rollout,
+                                                  EventCallback on_event) = 0;
+
+  virtual void command(const VerbRequest& request, VerbCallback done) = 0;
+
+  virtual nlohmann::json source() const = 0;  // GET /api/v1/source
+  // Fetch now; `done` runs once the fetched commit has been applied (or failed).
+  virtual void sync(std::function<void(Result<nlohmann::json>)> done) = 0;
+  // A verified webhook asked for a refresh: queue a coalesced fetch and return at once.
+  virtual void request_refresh(const std::string& reason) = 0;
+
+  virtual bool ready() const = 0;  // /readyz: journal replayed and first snapshot applied
+  // Prometheus text exposition of the controller's metrics (rollout phase/info, reconcile
+  // durations, git fetches, analysis measurements, router requests).
+  virtual std::string metrics_text() const = 0;
+};
+
+}  // namespace sluice::controller

@@ -1,0 +1,38 @@
+// Loading manifests: YAML text -> typed model + positions + diagnostics.
+//
+// Contract: loading never throws and never crashes on any input. Every problem becomes a
+// Diagnostic with file:line:col, the object's Kind/name and the field path. Resource use is
+// bounded by LoadLimits (file size, nesting depth, node count after alias expansion).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "manifests/types.h"
+
+namespace sluice::manifests {
+
+struct LoadLimits {
+  size_t max_file_bytes = 4 * 1024 * 1024;
+  int max_depth = 64;            // nesting of maps/sequences
+  size_t max_nodes = 200'000;    // per file, counted after alias expansion
+  size_t max_documents = 1'000;  // per file
+};
+
+struct SourceFile {
+  std::string path;     // as shown in diagnostics (relative to the root when loaded from a tree)
+  std::string content;  // raw bytes
+};
+
+// Parses, defaults and validates every document of every file, then runs cross-document checks
+// (unique names per kind, templateName references, required template args).
+ManifestSet load_files(const std::vector<SourceFile>& files, const LoadLimits& limits = {});
+
+// Reads every *.yaml / *.yml below root (or root itself when it is a file), in sorted order.
+// Symlinks that resolve outside root and files over the size limit are refused with a diagnostic.
+// Diagnostics name files relative to display_base when given, else as found.
+ManifestSet load_tree(const std::string& root, const LoadLimits& limits = {});
+ManifestSet load_paths(const std::vector<std::string>& paths, const LoadLimits& limits = {});
+
+}  // namespace sluice::manifests

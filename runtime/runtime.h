@@ -1,0 +1,105 @@
+// Where service instances run. The default is LocalProcessRuntime (local processes); a
+// Kubernetes runtime can implement the same interface later.
+//
+// Threading: every method is called on the controller strand and must not block (no fork/exec
+// waits, no probe I/O inline). Implementations do their I/O on their own executor and publish
+// observations that observe() returns as a snapshot. Listener callbacks may arrive on any thread;
+// the controller posts them to its strand.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "manifests/types.h"
+
+namespace sluice::runtime {
+
+enum class InstanceRole { kStable, kCanary, kPreview };
+const char* role_name(InstanceRole role);  // "stable" | "canary" | "preview"
+
+// Everything needed to start instances of one revision of one Rollout.
+struct RevisionSpec {
+  std::string rollout;
+  int64_t revision = 0;
+  std::string commit;          // the Git commit that introduced this revision
+  std::string checkout_dir;    // root of the revision's worktree; workingDir is relative to it
+  manifests::PodTemplate pod;  // template_ of the Rollout at that revision
+  InstanceRole role = InstanceRole::kCanary;
+};
+
+struct ExitInfo {
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::string description;  // "exited with code 3", "killed by signal 9 (SIGKILL)"
+};
+
+struct InstanceStatus {
+  std::string id;  // unique per instance, e.g. "orders-api-7-2"
+  std::string rollout;
+  int64_t revision = 0;
+  int pid = 0;  // 0 when not running
+  std::map<std::string, int> ports;  // port name -> allocated loopback port
+  bool started = false;   // startup probe passed (or none)
+  bool ready = false;     // readiness probe passing (and started)
+  bool live = true;
+  bool terminating = false;
+  int restarts = 0;
+  bool crash_loop = false;  // in CrashLoopBackOff
+  std::optional<ExitInfo> last_exit;
+  std::string last_error;   // spawn error with errno text, last probe failure, ...
+  TimePoint started_at{};
+  TimePoint ready_since{};  // valid when ready
+};
+
+enum class HookKind { kActivate, kDeactivate, kPreStop };
+const char* hook_name(HookKind kind);
+
+struct HookResult {
+  std::string instance_id;
+  HookKind kind = HookKind::kActivate;
+  bool ok = false;
+  std::string message;  // HTTP status or exit code, and the output tail
+  Duration took{0};
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+
+  // Declares that `replicas` instances of this revision should exist. Idempotent. Starting
+  // happens asynchronously; surplus instances are stopped gracefully (preStop, SIGTERM,
+  // SIGKILL after the grace period), newest first.
+  virtual void scale(const RevisionSpec& spec, int replicas) = 0;
+
+  // Updates the role of every instance of a revision (the SLUICE_ROLE_FILE content).
+  virtual void set_role(std::string_view rollout, int64_t revision, InstanceRole role) = 0;
+
+  // Runs a lifecycle hook on every running instance of the revision; `done` is called once with
+  // one HookResult per instance (an empty vector when there is no instance or no such hook).
+  virtual void run_hook(std::string_view rollout, int64_t revision, HookKind kind,
+                        std::function<void(std::vector<HookResult>)> done) = 0;
+
+  // The current observation of every instance of a Rollout (all revisions).
+  virtual std::vector<InstanceStatus> observe(std::string_view rollout) const = 0;
+
+  // Names of every Rollout with instances (used on start-up to find orphans).
+  virtual std::vector<std::string> rollouts() const = 0;
+
+  // Called (any thread) whenever an instance of `rollout` changes observably.
+  using Listener = std::function<void(const std::string& rollout)>;
+  virtual void set_listener(Listener listener) = 0;
+
+  // Called before an instance is stopped, so the router can drain it: after this returns, no new
+  // request may be sent to the endpoint. In-flight requests finish.
+  using BeforeStop = std::function<void(const InstanceStatus&)>;
+  virtual void set_before_stop(BeforeStop before_stop) = 0;
+};
+
+}  // namespace sluice::runtime
