@@ -14,6 +14,10 @@ void register_version_command(CLI::App& app, CommandRegistry& registry) {
 
 void register_all_commands(CLI::App& app, CommandRegistry& registry) {
   register_version_command(app, registry);
+  register_lint_command(app, registry);
+  register_plan_command(app, registry);
+  register_serve_command(app, registry);
+  register_client_commands(app, registry);
 }
 
 }  // namespace sluice::cli

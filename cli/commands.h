@@ -1,4 +1,6 @@
 // Subcommands register themselves on the CLI11 app; each sets the exit code through the registry.
+// One file per command family: commands_lint.cc, commands_plan.cc, commands_serve.cc,
+// commands_client.cc (get/status/promote/abort/retry/pause/resume/undo/history/events).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -18,8 +20,11 @@ class CommandRegistry {
   int exit_code_ = 0;
 };
 
-// Each commands_*.cc defines one register_*; register_all_commands calls them all.
 void register_version_command(CLI::App& app, CommandRegistry& registry);
+void register_lint_command(CLI::App& app, CommandRegistry& registry);     // commands_lint.cc
+void register_plan_command(CLI::App& app, CommandRegistry& registry);     // commands_plan.cc
+void register_serve_command(CLI::App& app, CommandRegistry& registry);    // commands_serve.cc
+void register_client_commands(CLI::App& app, CommandRegistry& registry);  // commands_client.cc
 void register_all_commands(CLI::App& app, CommandRegistry& registry);
 
 }  // namespace sluice::cli
