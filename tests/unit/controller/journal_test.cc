@@ -155,7 +155,7 @@ TEST_CASE("segments roll by size and replay across all of them", "[journal]") {
   CHECK(payloads_match(recovery.tail));
 }
 
-TEST_CASE("snapshots cover old segments, which are deleted; tail follows", "[journal]") {
+TEST_CASE("snapshots cover old segments, which are deleted, and the tail follows", "[journal]") {
   JournalTempDir dir;
   auto& fs = PosixFilesystem::instance();
   SimulatedClock clock;
