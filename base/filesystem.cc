@@ -108,12 +108,15 @@ Result<std::unique_ptr<WritableFile>> PosixFilesystem::open_writable(const std::
 Result<std::string> PosixFilesystem::read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_status("open", path, errno);
-  std::string out;
+  // Read straight into the string, sized from fstat and grown if the file grows meanwhile.
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
+  size_t capacity = 1 << 16;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) capacity = static_cast<size_t>(st.st_size) + 1;
+  std::string out(capacity, '\0');
+  size_t filled = 0;
   for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (filled == out.size()) out.resize(out.size() * 2);
+    const ssize_t n = ::read(fd, out.data() + filled, out.size() - filled);
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
@@ -121,8 +124,9 @@ Result<std::string> PosixFilesystem::read_file(const std::string& path) {
       return errno_status("read", path, err);
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    filled += static_cast<size_t>(n);
   }
+  out.resize(filled);
   ::close(fd);
   return out;
 }
