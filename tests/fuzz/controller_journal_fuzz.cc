@@ -22,17 +22,18 @@ using sluice::controller::Journal;
 using sluice::controller::JournalOptions;
 namespace jf = sluice::controller::journal_format;
 
+// Leaked on purpose: the atexit cleanup runs after static destructors would have run.
 const std::string& fuzz_dir() {
-  static const std::string dir = [] {
+  static const std::string* const dir = [] {
     std::string tmpl = (std::filesystem::temp_directory_path() / "journal-fuzz-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(fuzz_dir(), ec);
     });
-    return tmpl;
+    return new std::string(tmpl);
   }();
-  return dir;
+  return *dir;
 }
 
 void check(bool condition) {
