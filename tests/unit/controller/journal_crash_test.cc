@@ -12,7 +12,7 @@
 
 using namespace sluice;
 using namespace sluice::controller;
-using namespace sluice::testing;
+using namespace sluice::journal_testing;
 
 namespace {
 

@@ -11,7 +11,7 @@
 
 #include "base/filesystem.h"
 
-namespace sluice::testing {
+namespace sluice::journal_testing {
 
 class FaultFilesystem final : public Filesystem {
  public:
@@ -130,4 +130,4 @@ class FaultFilesystem final : public Filesystem {
   std::map<std::string, uint64_t> synced_size_;
 };
 
-}  // namespace sluice::testing
+}  // namespace sluice::journal_testing

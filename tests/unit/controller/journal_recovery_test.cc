@@ -10,7 +10,7 @@
 
 using namespace sluice;
 using namespace sluice::controller;
-using namespace sluice::testing;
+using namespace sluice::journal_testing;
 namespace jf = sluice::controller::journal_format;
 
 namespace {

@@ -8,7 +8,7 @@
 
 using namespace sluice;
 using namespace sluice::controller;
-using namespace sluice::testing;
+using namespace sluice::journal_testing;
 namespace jf = sluice::controller::journal_format;
 
 TEST_CASE("crc32c matches the Castagnoli check value", "[journal]") {

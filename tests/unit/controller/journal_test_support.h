@@ -12,7 +12,7 @@
 #include "base/filesystem.h"
 #include "controller/journal.h"
 
-namespace sluice::testing {
+namespace sluice::journal_testing {
 
 // A fresh directory under TMPDIR, removed with its contents at scope exit.
 struct JournalTempDir {
@@ -71,4 +71,4 @@ inline bool payloads_match(const std::vector<controller::JournalRecord>& records
   return true;
 }
 
-}  // namespace sluice::testing
+}  // namespace sluice::journal_testing
