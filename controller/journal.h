@@ -18,20 +18,21 @@
 // 1..S; recovery returns it plus every record after S.
 //
 // Durability (the fsync policy). append() only buffers. Records are durable once a sync()
-// returned OK; sync() writes the buffer, fdatasyncs the segment, and fsyncs the directory when a
-// segment was created. Group commit: many appends share one fsync. The controller MUST call
-// sync() before any externally visible action (scaling, traffic weights, API answers that
-// report a state change), so nothing the outside world saw can be forgotten. On top of that,
-// JournalOptions can make appends sync by themselves every N records and/or when the oldest
-// unsynced record is older than a duration (checked on append() and maybe_sync(); call
-// maybe_sync() from a timer so an idle journal still syncs). Destroying a Journal does not sync:
-// unsynced records are lost as in a crash.
+// returned OK; sync() writes the buffer and fdatasyncs the segment (a new segment's directory
+// entry is fsynced when the segment is created, before any record goes into it). Group commit: many
+// appends share one fsync. The controller MUST call sync() before any externally visible action
+// (scaling, traffic weights, API answers that report a state change), so nothing the outside world
+// saw can be forgotten. On top of that, JournalOptions can make appends sync by themselves every N
+// records and/or when the oldest unsynced record is older than a duration (checked on append() and
+// maybe_sync(); call maybe_sync() from a timer so an idle journal still syncs). Destroying a
+// Journal does not sync: unsynced records may be lost, as in a crash.
 //
 // Failures. The first failed write or fsync poisons the journal: every later append/sync returns
 // that error (after a failed fsync the kernel may have dropped the dirty pages, so retrying
 // could report success for data that is gone). The owner must stop and reopen, which recovers
-// exactly what is on disk. A failed write_snapshot() before its rename leaves the old snapshot
-// and all segments in place and does not poison the journal.
+// exactly what is on disk. A failed write_snapshot() deletes nothing and leaves a valid snapshot
+// (the previous one, or the new one if its rename reached the disk); it poisons the journal only
+// when its sync or the start of the next segment fails.
 //
 // Recovery (open). A bad record (short header, length past the end, checksum mismatch, unknown
 // type, unexpected sequence number) at the end of the last segment with no valid record after
