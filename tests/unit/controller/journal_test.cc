@@ -222,3 +222,62 @@ TEST_CASE("a snapshot of an empty journal, then records after it", "[journal]") 
   CHECK(recovery.snapshot->payload == "initial");
   CHECK(seqs_of(recovery.tail) == range(1, 1));
 }
+
+TEST_CASE("other files in the state dir are left alone", "[journal]") {
+  JournalTempDir dir;
+  auto& fs = PosixFilesystem::instance();
+  SimulatedClock clock;
+  for (const char* name : {"lock", "rollouts.json", "journal-1.log", "snapshot-x.snap"}) {
+    auto file = fs.open_writable(dir.file(name), OpenMode::kTruncate);
+    REQUIRE(file.is_ok());
+    REQUIRE((*file)->append("not ours").is_ok());
+  }
+  {
+    auto journal = open_ok(fs, clock, options_for(dir.path));
+    REQUIRE(journal->append(payload_for(1)).is_ok());
+    REQUIRE(journal->write_snapshot(1, "state@1").is_ok());
+    REQUIRE(journal->append(payload_for(2)).is_ok());
+    REQUIRE(journal->sync().is_ok());
+    CHECK(journal->recover().report.removed_files.empty());
+  }
+  for (const char* name : {"lock", "rollouts.json", "journal-1.log", "snapshot-x.snap"}) {
+    INFO(name);
+    CHECK(*fs.read_file(dir.file(name)) == "not ours");
+  }
+  auto journal = open_ok(fs, clock, options_for(dir.path));
+  CHECK(seqs_of(journal->recover().tail) == range(2, 2));
+}
+
+TEST_CASE("a new segment's directory entry is synced before records go into it", "[journal]") {
+  JournalTempDir dir;
+  FaultFilesystem fs;
+  SimulatedClock clock;
+  auto options = options_for(dir.path);
+  options.max_segment_bytes = 200;
+  auto journal = open_ok(fs, clock, options);
+  CHECK(fs.dir_syncs == 1);  // the first segment
+  const auto segments_now = [&] {
+    int count = 0;
+    const auto names = fs.list_dir(dir.path);
+    REQUIRE(names.is_ok());
+    for (const auto& name : *names) count += jf::parse_segment_name(name) ? 1 : 0;
+    return count;
+  };
+  for (uint64_t seq = 1; seq <= 20; ++seq) REQUIRE(journal->append(payload_for(seq)).is_ok());
+  REQUIRE(journal->sync().is_ok());
+  CHECK(segments_now() > 1);
+  CHECK(fs.dir_syncs == segments_now());
+}
+
+TEST_CASE("a failing sync inside write_snapshot poisons the journal", "[journal]") {
+  JournalTempDir dir;
+  FaultFilesystem fs;
+  SimulatedClock clock;
+  auto journal = open_ok(fs, clock, options_for(dir.path));
+  REQUIRE(journal->append(payload_for(1)).is_ok());
+  fs.fail_sync = true;
+  const Status failed = journal->write_snapshot(1, "state@1");
+  CHECK_FALSE(failed.is_ok());
+  CHECK_FALSE(journal->health().is_ok());
+  CHECK_FALSE(fs.exists(dir.file(jf::snapshot_name(1))));
+}
