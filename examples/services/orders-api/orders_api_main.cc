@@ -1,7 +1,7 @@
 // orders-api: the example HTTP service Sluice rolls out by canary (docs/consumer-rollouts.md,
 // examples/gitops/services/orders-api.yaml).
 //
-//   orders-api --port P [--version V] [--error-rate R] [--latency-ms MS]
+//   orders-api --port P [--version V (env SLUICE_VERSION)] [--error-rate R] [--latency-ms MS]
 //              [--publish-queue Q] [--port-file F] [--shutdown-timeout-ms MS]
 //
 // GET /healthz, GET /metrics (Prometheus text), anything else: 200 with a small JSON body (or
@@ -90,7 +90,7 @@ int run(int argc, char** argv) {
   if (!flags.has("port")) die("--port is required");
   Config config;
   long port = flags.get_int("port", nullptr, 0, 0, 65535);
-  config.version = flags.get("version", nullptr, "dev");
+  config.version = flags.get("version", "SLUICE_VERSION", "dev");
   config.error_rate = flags.get_double("error-rate", "ERROR_RATE", 0, 0, 1);
   config.latency_ms = flags.get_int("latency-ms", "LATENCY_MS", 0, 0, 600'000);
   std::string queue = flags.get("publish-queue", nullptr, "orders");

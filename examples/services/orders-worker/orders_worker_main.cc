@@ -1,7 +1,8 @@
 // orders-worker: the example RabbitMQ consumer Sluice rolls out blue-green
 // (docs/consumer-rollouts.md, examples/gitops/services/orders-worker.yaml).
 //
-//   orders-worker --port P [--version V] [--queue Q] [--prefetch N] [--start-active]
+//   orders-worker --port P [--version V (env SLUICE_VERSION)] [--queue Q] [--prefetch N]
+//   [--start-active]
 //                 [--fail-rate R] [--fail-mode ack|requeue] [--work-ms MS]
 //                 [--processed-log F] [--activation-log F] [--amqp-url URL] [--port-file F]
 //
@@ -93,7 +94,7 @@ int run(int argc, char** argv) {
   auto parsed = parse_amqp_url(url);
   if (!parsed) die("AMQP URL: " + parsed.status().message());
   options.url = parsed.value();
-  options.version = flags.get("version", nullptr, "dev");
+  options.version = flags.get("version", "SLUICE_VERSION", "dev");
   options.queue = flags.get("queue", nullptr, "orders");
   options.prefetch = static_cast<int>(flags.get_int("prefetch", "PREFETCH", 10, 1, 65535));
   options.fail_rate = flags.get_double("fail-rate", "FAIL_RATE", 0, 0, 1);

@@ -203,23 +203,34 @@ bool Worker::finish_consuming() {
   amqp_basic_cancel(conn_->state(), AmqpConnection::kChannel,
                     amqp_cstring_bytes(consumer_tag_.c_str()));
   Status s = amqp_reply_status(amqp_get_rpc_reply(conn_->state()), "basic.cancel");
-  if (!s) {
-    log_.log("cancel", "orders-worker: " + s.message());
+  // On failure the connection is dropped, which ends the consumer and returns its unacked
+  // messages to the queue.
+  auto abandon = [&](const char* key, const Status& status) {
+    log_.log(key, "orders-worker: " + status.message());
+    draining_ = false;
+    consumer_tag_.clear();
+    log_activation("deactivate-end");
     return false;
-  }
+  };
+  if (!s) return abandon("cancel", s);
   drained_ = 0;
   draining_ = true;
   for (;;) {
     bool got = false;
-    if (!handle_next(0, &got)) {
-      draining_ = false;
-      return false;
-    }
+    if (!handle_next(0, &got))
+      return abandon("drain", unavailable("connection lost while draining"));
     if (!got && !amqp_frames_enqueued(conn_->state()) && !amqp_data_in_buffer(conn_->state())) {
       break;
     }
   }
   draining_ = false;
+  // Acks are one-way frames. A synchronous call on the same channel returns only after the
+  // broker has applied every ack/nack sent before it, so "answered" really means "settled".
+  amqp_queue_declare(conn_->state(), AmqpConnection::kChannel,
+                     amqp_cstring_bytes(options_.queue.c_str()), /*passive=*/1, 0, 0, 0,
+                     amqp_empty_table);
+  s = amqp_reply_status(amqp_get_rpc_reply(conn_->state()), "queue.declare(passive)");
+  if (!s) return abandon("barrier", s);
   consumer_tag_.clear();
   log_activation("deactivate-end");
   std::lock_guard lock(mu_);
