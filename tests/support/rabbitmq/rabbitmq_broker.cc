@@ -251,6 +251,18 @@ Status RabbitBroker::stop() {
   return result;
 }
 
+Status RabbitBroker::stop_app() {
+  return run_and_wait({kCtl, "-n", node_, "stop_app"}, server_env(), dir_ + "/ctl.out",
+                      std::chrono::seconds(30));
+}
+
+Status RabbitBroker::start_app() {
+  Status s = run_and_wait({kCtl, "-n", node_, "start_app"}, server_env(), dir_ + "/ctl.out",
+                          std::chrono::seconds(60));
+  if (!s) return s;
+  return wait_ready(std::chrono::seconds(30), management_port_ != 0);
+}
+
 RabbitBroker::~RabbitBroker() { (void)stop(); }
 
 }  // namespace sluice::testing

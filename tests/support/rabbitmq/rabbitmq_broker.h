@@ -41,6 +41,12 @@ class RabbitBroker {
   const std::string& node() const { return node_; }
   const std::string& data_dir() const { return dir_; }
 
+  // `rabbitmqctl stop_app` / `start_app`: the broker goes away (every client connection is
+  // closed) and comes back with its durable queues and persistent messages, while the node
+  // keeps running. For reconnect tests.
+  Status stop_app();
+  Status start_app();
+
   // Idempotent; the destructor calls it.
   Status stop();
 
