@@ -168,7 +168,9 @@ TEST_CASE("orders-worker consumes exactly once and hands over cleanly", "[exampl
     auto deactivated = http(blue.port, "POST", "/admin/deactivate");
     REQUIRE(deactivated.is_ok());
     REQUIRE(deactivated.value().status == 200);
-    auto [processed, in_flight_finished] = parse_deactivate(deactivated.value().body);
+    const auto deactivate_result = parse_deactivate(deactivated.value().body);
+    const long processed = deactivate_result.first;
+    const long in_flight_finished = deactivate_result.second;
     // The prefetch window was full when the cancel went out: those were finished first.
     CHECK(in_flight_finished >= 1);
     CHECK(in_flight_finished <= 10);
