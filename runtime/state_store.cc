@@ -116,7 +116,7 @@ std::string StateStore::role_path(const std::string& id) const {
 
 Status StateStore::write_instance(const InstanceRecord& record) {
   return write_file_atomically(fmt::format("{}/instances/{}.json", root_, record.id),
-                               record_to_json(record).dump(), true);
+                               record_to_json(record).dump(), false);
 }
 
 void StateStore::remove_instance(const std::string& id) {
@@ -130,7 +130,7 @@ void StateStore::remove_instance(const std::string& id) {
 Status StateStore::write_revision(const RevisionSpec& spec, int replicas) {
   json j = {{"spec", revision_to_json(spec)}, {"replicas", replicas}};
   return write_file_atomically(
-      fmt::format("{}/revisions/{}@{}.json", root_, spec.rollout, spec.revision), j.dump(), true);
+      fmt::format("{}/revisions/{}@{}.json", root_, spec.rollout, spec.revision), j.dump(), false);
 }
 
 void StateStore::remove_revision(const std::string& rollout, int64_t revision) {

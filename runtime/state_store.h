@@ -3,8 +3,10 @@
 //   revisions/<rollout>@<revision>.json   the RevisionSpec and desired replicas
 //   roles/<id>              the live role ("stable\n"), exported as SLUICE_ROLE_FILE
 //   logs/<id>.log[.1]       the instance's stdout+stderr (log_rotation.h)
-// Records are written like the journal's snapshots: temp file, fsync, rename, fsync of the dir,
-// so a crash leaves either the old or the new record.
+// Records are replaced atomically (temp file + rename), so a controller crash leaves either the
+// old or the new record. They are deliberately not fsynced: they only matter while the instances
+// they describe are alive, and a machine crash that could lose the page cache kills those
+// instances too. (fsync cost ~30 ms per spawn on the CI disk, see bench_runtime.)
 //
 // Threading: not thread-safe; owned by the runtime's strand (and its constructor).
 #pragma once
