@@ -90,6 +90,11 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
   void on_exit() {
     exited_ = true;
     timer_.cancel();
+    // Let an output read that already completed run its handler first, then finish.
+    asio::post(executor_, [self = shared_from_this()] { self->finish_exit(); });
+  }
+
+  void finish_exit() {
     int status = 0;
     const pid_t reaped = waitpid(pid_, &status, WNOHANG);
     kill(-pid_, SIGKILL);  // leftovers of the command's process group
