@@ -21,7 +21,7 @@ namespace {
 bool process_exists(int pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 }  // namespace
 
-TEST_CASE("an instance becomes ready when its readiness probe passes, with its environment") {
+TEST_CASE("an instance becomes ready when its readiness probe passes - with its environment") {
   RuntimeFixture f;
   RevisionSpec spec = f.spec({"--ready-after-ms", "400"});
   spec.pod.readiness_probe = http_probe("/ready");
@@ -68,7 +68,7 @@ TEST_CASE("an instance becomes ready when its readiness probe passes, with its e
   CHECK(f.only()->pid == inst.pid);  // a role change never restarts
 }
 
-TEST_CASE("a crashing instance restarts with exponential back-off, counted") {
+TEST_CASE("a crashing instance restarts with exponential back-off - counted") {
   RuntimeFixture f;
   f.rt->scale(f.spec({"--crash-after-ms", "0", "--exit-code", "3"}), 1);
   const auto start = std::chrono::steady_clock::now();
@@ -94,7 +94,7 @@ TEST_CASE("a crashing instance restarts with exponential back-off, counted") {
   CHECK_FALSE(inst.ready);
 }
 
-TEST_CASE("a command that cannot start is an instance error with errno text, and backs off") {
+TEST_CASE("a command that cannot start is an instance error with errno text - and backs off") {
   RuntimeFixture f;
   const std::string not_exec = f.checkout_dir + "/not-executable";
   std::ofstream(not_exec) << "data\n";
@@ -133,7 +133,7 @@ TEST_CASE("a command that cannot start is an instance error with errno text, and
   }
 }
 
-TEST_CASE("graceful stop: before_stop, then SIGTERM; the instance is gone") {
+TEST_CASE("graceful stop: before_stop then SIGTERM - the instance is gone") {
   RuntimeFixture f;
   std::vector<std::string> drained;
   f.rt->set_before_stop([&](const InstanceStatus& s) { drained.push_back(s.id); });
@@ -161,7 +161,7 @@ TEST_CASE("graceful stop: before_stop, then SIGTERM; the instance is gone") {
   CHECK(f.rt->rollouts().empty());
 }
 
-TEST_CASE("forced stop: SIGTERM ignored, SIGKILL after the grace period") {
+TEST_CASE("forced stop: SIGTERM ignored - SIGKILL after the grace period") {
   RuntimeFixture f;
   RevisionSpec spec = f.spec({"--ignore-sigterm"});
   spec.pod.termination_grace_period = Duration(400);

@@ -28,7 +28,7 @@ bool run_until(asio::io_context& io, const std::function<bool()>& pred,
 
 }  // namespace
 
-TEST_CASE("thresholds: healthy after successThreshold, unhealthy after failureThreshold") {
+TEST_CASE("thresholds: healthy after successThreshold - unhealthy after failureThreshold") {
   asio::io_context io;
   auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(
       io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -67,7 +67,7 @@ TEST_CASE("thresholds: healthy after successThreshold, unhealthy after failureTh
   CHECK(prober->attempts() == stopped_at);
 }
 
-TEST_CASE("exec probes: exit 0 passes, non-zero fails, a hang times out") {
+TEST_CASE("exec probes: exit 0 passes - non-zero fails - a hang times out") {
   asio::io_context io;
   ProbeTarget target;
   target.working_dir = "/";

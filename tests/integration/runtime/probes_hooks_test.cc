@@ -85,7 +85,7 @@ TEST_CASE("a hung instance fails its liveness probe by timeout and is restarted"
       8s));
 }
 
-TEST_CASE("startup probe gates readiness; failing it restarts") {
+TEST_CASE("startup probe gates readiness and failing it restarts") {
   RuntimeFixture f;
   RevisionSpec spec = f.spec({"--ready-after-ms", "300"});
   spec.pod.startup_probe = http_probe("/ready", 50, 40);
@@ -142,7 +142,7 @@ TEST_CASE("exec readiness probe runs in the working dir and sees the instance en
   CHECK(f.only()->restarts == 0);
 }
 
-TEST_CASE("lifecycle hooks: httpPost and exec, with evidence") {
+TEST_CASE("lifecycle hooks: httpPost and exec - with evidence") {
   RuntimeFixture f;
   const std::string record = f.dir.path() + "/record.txt";
   const std::string marker = f.dir.path() + "/deactivated";
