@@ -1,0 +1,38 @@
+// Shared pieces of the probes: where a probe's port references resolve, where exec commands run,
+// and the outcome of one probe attempt.
+//
+// Only loopback is ever a network target: a probe or hook naming another host fails with a
+// message instead of connecting.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "manifests/types.h"
+
+namespace sluice::healthcheck {
+
+// The instance a probe or hook runs against.
+struct ProbeTarget {
+  std::map<std::string, int> ports;  // named ports of the instance
+  std::string working_dir;           // absolute; exec commands run here
+  std::vector<std::string> env;      // "NAME=value", the instance's environment for exec
+};
+
+// The result of one attempt.
+struct ProbeOutcome {
+  bool ok = false;
+  std::string message;  // "HTTP 200", "connect: Connection refused", "exit code 1: <tail>"
+};
+
+// A named port of the target ("http") or a number ("8080").
+Result<int> resolve_port(const manifests::PortRef& ref, const std::map<std::string, int>& ports);
+
+// 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(std::string_view host);
+
+}  // namespace sluice::healthcheck

@@ -1,0 +1,178 @@
+#include "runtime/state_store.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "runtime/spec_codec.h"
+
+namespace sluice::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+InstanceRole role_from_name(const std::string& name) {
+  if (name == "stable") return InstanceRole::kStable;
+  if (name == "preview") return InstanceRole::kPreview;
+  return InstanceRole::kCanary;
+}
+
+json record_to_json(const InstanceRecord& r) {
+  return {{"id", r.id},
+          {"rollout", r.rollout},
+          {"revision", r.revision},
+          {"index", r.index},
+          {"pid", r.pid},
+          {"startTicks", r.start_ticks},
+          {"ports", r.ports},
+          {"role", role_name(r.role)},
+          {"restarts", r.restarts},
+          {"consecutiveFailures", r.consecutive_failures},
+          {"startedAtMs", r.started_at_ms},
+          {"terminating", r.terminating}};
+}
+
+InstanceRecord record_from_json(const json& j) {
+  InstanceRecord r;
+  r.id = j.at("id").get<std::string>();
+  r.rollout = j.at("rollout").get<std::string>();
+  r.revision = j.at("revision").get<int64_t>();
+  r.index = j.at("index").get<int>();
+  r.pid = j.at("pid").get<int>();
+  r.start_ticks = j.at("startTicks").get<uint64_t>();
+  r.ports = j.at("ports").get<std::map<std::string, int>>();
+  r.role = role_from_name(j.at("role").get<std::string>());
+  r.restarts = j.at("restarts").get<int>();
+  r.consecutive_failures = j.at("consecutiveFailures").get<int>();
+  r.started_at_ms = j.at("startedAtMs").get<int64_t>();
+  r.terminating = j.value("terminating", false);
+  return r;
+}
+
+Result<json> read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return unavailable(fmt::format("read {}: {}", path.string(), strerror(errno)));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  try {
+    return json::parse(buf.str());
+  } catch (const json::exception& e) {
+    return data_loss(fmt::format("{}: {}", path.string(), e.what()));
+  }
+}
+
+}  // namespace
+
+Status write_file_atomically(const std::string& path, const std::string& content, bool sync) {
+  const std::string tmp = path + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return unavailable(fmt::format("open {}: {}", tmp, strerror(errno)));
+  const bool written =
+      write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  const bool synced = !sync || fsync(fd) == 0;
+  const int saved = errno;
+  close(fd);
+  if (!written || !synced) return unavailable(fmt::format("write {}: {}", tmp, strerror(saved)));
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return unavailable(fmt::format("rename {}: {}", tmp, strerror(errno)));
+  }
+  if (sync) {
+    const std::string dir = fs::path(path).parent_path().string();
+    const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+  }
+  return Status::ok();
+}
+
+StateStore::StateStore(std::string state_dir) : root_(std::move(state_dir) + "/runtime") {}
+
+Status StateStore::init() {
+  std::error_code ec;
+  for (const char* sub : {"instances", "revisions", "roles", "logs"}) {
+    fs::create_directories(fs::path(root_) / sub, ec);
+    if (ec) return unavailable(fmt::format("create {}/{}: {}", root_, sub, ec.message()));
+  }
+  return Status::ok();
+}
+
+std::string StateStore::log_path(const std::string& id) const {
+  return fmt::format("{}/logs/{}.log", root_, id);
+}
+
+std::string StateStore::role_path(const std::string& id) const {
+  return fmt::format("{}/roles/{}", root_, id);
+}
+
+Status StateStore::write_instance(const InstanceRecord& record) {
+  return write_file_atomically(fmt::format("{}/instances/{}.json", root_, record.id),
+                               record_to_json(record).dump(), false);
+}
+
+void StateStore::remove_instance(const std::string& id) {
+  std::error_code ec;
+  fs::remove(fmt::format("{}/instances/{}.json", root_, id), ec);
+  fs::remove(role_path(id), ec);
+  fs::remove(log_path(id), ec);
+  fs::remove(log_path(id) + ".1", ec);
+}
+
+Status StateStore::write_revision(const RevisionSpec& spec, int replicas) {
+  json j = {{"spec", revision_to_json(spec)}, {"replicas", replicas}};
+  return write_file_atomically(
+      fmt::format("{}/revisions/{}@{}.json", root_, spec.rollout, spec.revision), j.dump(), false);
+}
+
+void StateStore::remove_revision(const std::string& rollout, int64_t revision) {
+  std::error_code ec;
+  fs::remove(fmt::format("{}/revisions/{}@{}.json", root_, rollout, revision), ec);
+}
+
+Status StateStore::write_role(const std::string& id, InstanceRole role) {
+  return write_file_atomically(role_path(id), std::string(role_name(role)) + "\n", false);
+}
+
+StateStore::Loaded StateStore::load() const {
+  Loaded loaded;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::path(root_) / "revisions", ec)) {
+    if (entry.path().extension() != ".json") continue;
+    auto j = read_json(entry.path());
+    if (!j) {
+      loaded.problems.push_back(j.status().message());
+      continue;
+    }
+    auto spec = revision_from_json(j->value("spec", json::object()));
+    if (!spec) {
+      loaded.problems.push_back(spec.status().message());
+      continue;
+    }
+    loaded.revisions.push_back({std::move(*spec), j->value("replicas", 0)});
+  }
+  for (const auto& entry : fs::directory_iterator(fs::path(root_) / "instances", ec)) {
+    if (entry.path().extension() != ".json") continue;
+    auto j = read_json(entry.path());
+    if (!j) {
+      loaded.problems.push_back(j.status().message());
+      continue;
+    }
+    try {
+      loaded.instances.push_back(record_from_json(*j));
+    } catch (const json::exception& e) {
+      loaded.problems.push_back(fmt::format("{}: {}", entry.path().string(), e.what()));
+    }
+  }
+  return loaded;
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,350 @@
+#include "runtime/supervisor.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <boost/asio/post.hpp>
+
+#include "healthcheck/process.h"
+#include "runtime/log_rotation.h"
+#include "runtime/proc.h"
+
+namespace sluice::runtime {
+
+namespace asio = boost::asio;
+
+Supervisor::Supervisor(asio::io_context& io, Clock& clock, std::string state_dir,
+                       LocalRuntimeOptions options)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      clock_(clock),
+      store_(std::move(state_dir)),
+      options_(options),
+      log_timer_(strand_) {}
+
+void Supervisor::load_state() {
+  if (Status s = store_.init(); !s) {
+    add_problem(s.message());
+    return;
+  }
+  StateStore::Loaded loaded = store_.load();
+  for (auto& p : loaded.problems) add_problem(std::move(p));
+  for (auto& stored : loaded.revisions) {
+    Revision& rev = revisions_[{stored.spec.rollout, stored.spec.revision}];
+    rev.replicas = stored.replicas;
+    rev.spec = std::make_shared<const RevisionSpec>(std::move(stored.spec));
+  }
+  for (auto& rec : loaded.instances) {
+    auto it = revisions_.find({rec.rollout, rec.revision});
+    if (it == revisions_.end()) {
+      add_problem(fmt::format("instance {}: no revision record; left alone", rec.id));
+      continue;
+    }
+    auto inst = std::make_shared<Instance>(strand_);
+    inst->spec = it->second.spec;
+    it->second.next_index = std::max(it->second.next_index, rec.index + 1);
+    for (const auto& port : inst->spec->pod.ports) {
+      if (port.container_port == 0) inst->allocated_ports.insert(port.name);
+    }
+    for (const auto& [name, port] : rec.ports) ports_.reserve(port);
+    inst->rec = std::move(rec);
+    if (!is_same_live_process(inst->rec.pid, inst->rec.start_ticks)) inst->rec.pid = 0;
+    inst->adopted = inst->rec.pid != 0;
+    instances_[inst->rec.id] = inst;
+    publish(*inst);
+  }
+}
+
+void Supervisor::adopt_all() {
+  if (shut_down_) return;
+  std::vector<InstancePtr> all;
+  for (auto& [id, inst] : instances_) all.push_back(inst);
+  for (auto& inst : all) {
+    if (inst->rec.pid != 0) {
+      const int fd = healthcheck::open_pidfd(inst->rec.pid);
+      if (fd < 0 || !is_same_live_process(inst->rec.pid, inst->rec.start_ticks)) {
+        if (fd >= 0) close(fd);
+        inst->rec.pid = 0;
+      } else {
+        inst->pidfd = std::make_unique<asio::posix::stream_descriptor>(strand_, fd);
+      }
+    }
+    if (inst->rec.pid != 0) {
+      inst->phase = Instance::Phase::kRunning;
+      inst->adopted = true;
+      inst->run_started =
+          std::chrono::steady_clock::now() - (clock_.now() - from_unix_ms(inst->rec.started_at_ms));
+      inst->target.ports = inst->rec.ports;
+      // working dir and env for exec probes/hooks are rebuilt the way spawn builds them.
+      std::vector<std::string> argv;
+      (void)build_environment(*inst, argv);
+      watch_exit(inst);
+      if (inst->rec.terminating) {
+        stop(inst);
+      } else {
+        start_probes(inst, /*adopted=*/true);
+      }
+    } else if (inst->rec.terminating) {
+      finish_stop(inst);
+      continue;
+    } else {
+      ExitInfo exit;
+      exit.description = "exited while the controller was down (status unknown)";
+      inst->last_exit = exit;
+      inst->rec.consecutive_failures += 1;
+      schedule_restart(inst);
+    }
+    publish(*inst);
+  }
+  std::vector<RevisionKey> keys;
+  for (const auto& [key, rev] : revisions_) keys.push_back(key);
+  for (const auto& key : keys) reconcile(key);
+  schedule_log_rotation();
+}
+
+void Supervisor::shutdown() {
+  shut_down_ = true;
+  log_timer_.cancel();
+  for (auto& [id, inst] : instances_) {
+    inst->timer.cancel();
+    inst->kill_timer.cancel();
+    stop_probes(*inst);
+    if (inst->pidfd) {
+      boost::system::error_code ignored;
+      inst->pidfd->close(ignored);
+    }
+  }
+  // Handlers still queued hold the instances; dropping ours breaks the ownership cycles.
+  instances_.clear();
+  revisions_.clear();
+}
+
+void Supervisor::scale(const RevisionSpec& spec, int replicas) {
+  if (shut_down_) return;
+  const RevisionKey key{spec.rollout, spec.revision};
+  Revision& rev = revisions_[key];
+  rev.spec = std::make_shared<const RevisionSpec>(spec);
+  rev.replicas = std::max(0, replicas);
+  if (Status s = store_.write_revision(spec, rev.replicas); !s) add_problem(s.message());
+  reconcile(key);
+}
+
+void Supervisor::reconcile(const RevisionKey& key) {
+  auto rev_it = revisions_.find(key);
+  if (rev_it == revisions_.end()) return;
+  Revision& rev = rev_it->second;
+  std::vector<InstancePtr> active;
+  for (auto& [id, inst] : instances_) {
+    if (inst->rec.rollout == key.first && inst->rec.revision == key.second &&
+        inst->phase != Instance::Phase::kStopping) {
+      active.push_back(inst);
+    }
+  }
+  std::sort(active.begin(), active.end(), [](const InstancePtr& a, const InstancePtr& b) {
+    return a.get()->rec.index < b.get()->rec.index;
+  });
+  for (auto& inst : active) {
+    inst->spec = rev.spec;
+    if (inst->rec.role != rev.spec->role) {
+      inst->rec.role = rev.spec->role;
+      write_role(*inst);
+      persist(*inst);
+      publish(*inst);
+    }
+  }
+  for (int n = static_cast<int>(active.size()); n < rev.replicas; ++n) {
+    spawn(create_instance(rev));
+  }
+  for (int n = static_cast<int>(active.size()); n > rev.replicas; --n) {
+    stop(active[static_cast<size_t>(n) - 1]);  // newest first
+  }
+  forget_revision_if_idle(key);
+}
+
+Supervisor::InstancePtr Supervisor::create_instance(Revision& rev) {
+  auto inst = std::make_shared<Instance>(strand_);
+  inst->spec = rev.spec;
+  InstanceRecord& rec = inst->rec;
+  rec.rollout = rev.spec->rollout;
+  rec.revision = rev.spec->revision;
+  rec.index = rev.next_index++;
+  rec.id = fmt::format("{}-{}-{}", rec.rollout, rec.revision, rec.index);
+  rec.role = rev.spec->role;
+  for (const auto& port : rev.spec->pod.ports) {
+    if (port.container_port != 0) {
+      rec.ports[port.name] = port.container_port;
+    } else {
+      inst->allocated_ports.insert(port.name);
+      rec.ports[port.name] = 0;  // allocated by spawn()
+    }
+  }
+  write_role(*inst);
+  instances_[rec.id] = inst;
+  return inst;
+}
+
+void Supervisor::forget_revision_if_idle(const RevisionKey& key) {
+  auto it = revisions_.find(key);
+  if (it == revisions_.end() || it->second.replicas > 0) return;
+  for (const auto& [id, inst] : instances_) {
+    if (inst->rec.rollout == key.first && inst->rec.revision == key.second) return;
+  }
+  revisions_.erase(it);
+  store_.remove_revision(key.first, key.second);
+}
+
+void Supervisor::set_role(const std::string& rollout, int64_t revision, InstanceRole role) {
+  if (shut_down_) return;
+  auto it = revisions_.find({rollout, revision});
+  if (it == revisions_.end()) return;
+  if (it->second.spec->role != role) {
+    auto spec = std::make_shared<RevisionSpec>(*it->second.spec);
+    spec->role = role;
+    it->second.spec = spec;
+    if (Status s = store_.write_revision(*spec, it->second.replicas); !s) add_problem(s.message());
+  }
+  reconcile({rollout, revision});
+}
+
+void Supervisor::run_hook(const std::string& rollout, int64_t revision, HookKind kind,
+                          std::function<void(std::vector<HookResult>)> done) {
+  std::vector<InstancePtr> targets;
+  std::optional<manifests::LifecycleHandler> handler;
+  if (auto it = revisions_.find({rollout, revision}); it != revisions_.end() && !shut_down_) {
+    const auto& lifecycle = it->second.spec->pod.lifecycle;
+    handler = kind == HookKind::kActivate     ? lifecycle.activate
+              : kind == HookKind::kDeactivate ? lifecycle.deactivate
+                                              : lifecycle.pre_stop;
+    for (auto& [id, inst] : instances_) {
+      if (inst->rec.rollout == rollout && inst->rec.revision == revision &&
+          inst->phase == Instance::Phase::kRunning && inst->rec.pid != 0) {
+        targets.push_back(inst);
+      }
+    }
+  }
+  if (!handler || !handler->defined() || targets.empty()) {
+    asio::post(strand_, [done = std::move(done)] { done({}); });
+    return;
+  }
+  struct Gather {
+    std::vector<HookResult> results;
+    size_t pending = 0;
+    std::function<void(std::vector<HookResult>)> done;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->results.resize(targets.size());
+  gather->pending = targets.size();
+  gather->done = std::move(done);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    run_handler(targets[i], *handler, kind, handler->timeout, [gather, i](HookResult result) {
+      gather->results[i] = std::move(result);
+      if (--gather->pending == 0) gather->done(std::move(gather->results));
+    });
+  }
+}
+
+InstanceStatus Supervisor::status_of(const Instance& inst) const {
+  InstanceStatus s;
+  s.id = inst.rec.id;
+  s.rollout = inst.rec.rollout;
+  s.revision = inst.rec.revision;
+  s.pid = inst.rec.pid;
+  s.ports = inst.rec.ports;
+  s.started = inst.started;
+  s.ready = inst.ready;
+  s.live = inst.live;
+  s.terminating = inst.phase == Instance::Phase::kStopping;
+  s.restarts = inst.rec.restarts;
+  s.crash_loop = inst.crash_loop;
+  s.last_exit = inst.last_exit;
+  s.last_error = inst.last_error;
+  s.started_at = from_unix_ms(inst.rec.started_at_ms);
+  s.ready_since = inst.ready_since;
+  return s;
+}
+
+void Supervisor::publish(const Instance& inst) {
+  Runtime::Listener listener;
+  {
+    std::lock_guard lock(mu_);
+    snapshot_[inst.rec.rollout][inst.rec.id] = status_of(inst);
+    listener = listener_;
+  }
+  if (listener) listener(inst.rec.rollout);
+}
+
+void Supervisor::unpublish(const Instance& inst) {
+  Runtime::Listener listener;
+  {
+    std::lock_guard lock(mu_);
+    auto it = snapshot_.find(inst.rec.rollout);
+    if (it != snapshot_.end()) {
+      it->second.erase(inst.rec.id);
+      if (it->second.empty()) snapshot_.erase(it);
+    }
+    listener = listener_;
+  }
+  if (listener) listener(inst.rec.rollout);
+}
+
+void Supervisor::persist(const Instance& inst) {
+  if (Status s = store_.write_instance(inst.rec); !s) add_problem(s.message());
+}
+
+void Supervisor::write_role(Instance& inst) {
+  if (Status s = store_.write_role(inst.rec.id, inst.rec.role); !s) add_problem(s.message());
+}
+
+void Supervisor::add_problem(std::string problem) {
+  std::lock_guard lock(mu_);
+  problems_.push_back(std::move(problem));
+  if (problems_.size() > 100) problems_.erase(problems_.begin());
+}
+
+void Supervisor::schedule_log_rotation() {
+  log_timer_.expires_after(options_.log_check_interval);
+  log_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->shut_down_) return;
+    for (const auto& [id, inst] : self->instances_) {
+      auto rotated = rotate_log_if_needed(self->store_.log_path(id), self->options_.log_max_bytes);
+      if (!rotated) self->add_problem(rotated.status().message());
+    }
+    self->schedule_log_rotation();
+  });
+}
+
+std::vector<InstanceStatus> Supervisor::observe(const std::string& rollout) const {
+  std::lock_guard lock(mu_);
+  std::vector<InstanceStatus> out;
+  if (auto it = snapshot_.find(rollout); it != snapshot_.end()) {
+    for (const auto& [id, status] : it->second) out.push_back(status);
+  }
+  return out;
+}
+
+std::vector<std::string> Supervisor::rollouts() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, instances] : snapshot_) out.push_back(name);
+  return out;
+}
+
+std::vector<std::string> Supervisor::problems() const {
+  std::lock_guard lock(mu_);
+  return problems_;
+}
+
+void Supervisor::set_listener(Runtime::Listener listener) {
+  std::lock_guard lock(mu_);
+  listener_ = std::move(listener);
+}
+
+void Supervisor::set_before_stop(Runtime::BeforeStop before_stop) {
+  std::lock_guard lock(mu_);
+  before_stop_ = std::move(before_stop);
+}
+
+}  // namespace sluice::runtime
