@@ -39,6 +39,8 @@ class BuiltinRouter final : public Router {
   // Errors (nothing applied): bad listen address, bind failure, bad header-route regex, a
   // header route naming a revision not in the table, RouteTable::haproxy set.
   Status apply(const RouteTable& table) override;
+  // Stops accepting at once; open client connections get Connection: close on their next
+  // response and idle ones end at ProxyOptions::client_timeout. Drops the Rollout's stats.
   void remove(std::string_view rollout) override;
   void drain_endpoint(std::string_view rollout, const Endpoint& endpoint) override;
   std::optional<VersionStats> stats(std::string_view rollout, int64_t revision,

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "traffic/proxy_session.h"
@@ -73,6 +74,13 @@ void FrontDoor::accept() {
           std::make_shared<ProxySession>(self, std::move(socket))->start();
         }
         if (ec == net::error::operation_aborted || !self->acceptor_.is_open() || self->closing()) {
+          return;
+        }
+        if (ec) {
+          // Out of descriptors or similar: back off instead of spinning on accept.
+          auto timer = std::make_shared<net::steady_timer>(self->acceptor_.get_executor());
+          timer->expires_after(std::chrono::milliseconds(50));
+          timer->async_wait([self, timer](boost::system::error_code) { self->accept(); });
           return;
         }
         self->accept();
