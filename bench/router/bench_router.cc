@@ -32,6 +32,7 @@ struct WrkResult {
   double p50_ms = 0;
   double p99_ms = 0;
   bool ok = false;
+  std::string errors;  // wrk's "Socket errors" / "Non-2xx" lines, if any
 };
 
 double to_ms(double v, const std::string& unit) {
@@ -93,6 +94,11 @@ WrkResult run_wrk(uint16_t port, int connections, int seconds) {
   out.rps = value_after("Requests/sec:", nullptr);
   out.p50_ms = to_ms(value_after(" 50%", &unit), unit);
   out.p99_ms = to_ms(value_after(" 99%", &unit), unit);
+  for (const char* key : {"Socket errors", "Non-2xx"}) {
+    if (const size_t at = text.find(key); at != std::string::npos) {
+      out.errors += " [" + text.substr(at, text.find('\n', at) - at) + "]";
+    }
+  }
   out.ok = out.rps > 0 && text.find("Non-2xx") == std::string::npos &&
            text.find("Socket errors") == std::string::npos;
   return out;
@@ -171,7 +177,7 @@ int main() {
               kSeconds, std::string("v1").size());
   auto row = [](const char* name, const WrkResult& r) {
     std::printf("  %-22s %10.0f rps  p50 %7.3f ms  p99 %7.3f ms%s\n", name, r.rps, r.p50_ms,
-                r.p99_ms, r.ok ? "" : "  (errors!)");
+                r.p99_ms, r.errors.c_str());
   };
   row("direct", direct);
   row("builtin (1 thread)", ours);
