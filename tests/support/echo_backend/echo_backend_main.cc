@@ -1,0 +1,24 @@
+// echo_backend --version V [--threads N]: runs an EchoBackend and prints its port on stdout,
+// then serves until stdin closes (so a test that spawns it cannot leak it).
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "tests/support/echo_backend/echo_backend.h"
+
+int main(int argc, char** argv) {
+  std::string version = "v1";
+  int threads = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--version") version = argv[i + 1];
+    if (flag == "--threads") threads = std::stoi(argv[i + 1]);
+  }
+  sluice::testing::EchoBackend backend(version, threads);
+  std::printf("%u\n", static_cast<unsigned>(backend.port()));
+  std::fflush(stdout);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+  return 0;
+}

@@ -1,0 +1,98 @@
+#include "traffic/front_door.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "traffic/proxy_session.h"
+
+namespace sluice::traffic {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+Result<tcp::endpoint> parse_listen_address(std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string_view::npos) {
+    return invalid_argument(fmt::format("listen \"{}\": expected host:port", listen));
+  }
+  std::string_view host = listen.substr(0, colon);
+  const std::string_view port_text = listen.substr(colon + 1);
+  int port = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
+    return invalid_argument(fmt::format("listen \"{}\": bad port", listen));
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || host == "localhost") host = "127.0.0.1";
+  boost::system::error_code aec;
+  const net::ip::address address = net::ip::make_address(std::string(host), aec);
+  if (aec) return invalid_argument(fmt::format("listen \"{}\": bad address", listen));
+  return tcp::endpoint(address, static_cast<uint16_t>(port));
+}
+
+FrontDoor::FrontDoor(net::io_context& ioc, std::string listen, const ProxyOptions& options,
+                     std::shared_ptr<const CompiledTable> table)
+    : ioc_(ioc),
+      listen_(std::move(listen)),
+      options_(options),
+      acceptor_(net::make_strand(ioc)),
+      table_(std::move(table)) {}
+
+Result<std::shared_ptr<FrontDoor>> FrontDoor::open(net::io_context& ioc, std::string listen,
+                                                   const ProxyOptions& options,
+                                                   std::shared_ptr<const CompiledTable> table) {
+  auto address = parse_listen_address(listen);
+  if (!address) return address.status();
+  auto door = std::make_shared<FrontDoor>(ioc, listen, options, std::move(table));
+  boost::system::error_code ec;
+  auto& a = door->acceptor_;
+  a.open(address->protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(*address, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return unavailable(fmt::format("listen {}: {}", listen, ec.message()));
+  }
+  door->port_ = a.local_endpoint(ec).port();
+  door->accept();
+  return door;
+}
+
+void FrontDoor::accept() {
+  acceptor_.async_accept(
+      net::make_strand(ioc_),
+      [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+        if (!ec) {
+          boost::system::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          std::make_shared<ProxySession>(self, std::move(socket))->start();
+        }
+        if (ec == net::error::operation_aborted || !self->acceptor_.is_open() || self->closing()) {
+          return;
+        }
+        if (ec) {
+          // Out of descriptors or similar: back off instead of spinning on accept.
+          auto timer = std::make_shared<net::steady_timer>(self->acceptor_.get_executor());
+          timer->expires_after(std::chrono::milliseconds(50));
+          timer->async_wait([self, timer](boost::system::error_code) { self->accept(); });
+          return;
+        }
+        self->accept();
+      });
+}
+
+void FrontDoor::close() {
+  closing_.store(true, std::memory_order_release);
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+}  // namespace sluice::traffic

@@ -1,0 +1,70 @@
+// One listening address of the built-in router (a Rollout's service.listen or its blue-green
+// preview listen). Internal to traffic/.
+//
+// Threading: publish()/close() are called by BuiltinRouter on the controller thread; table() is
+// read by ProxySession on the I/O threads for every request. The table is an immutable
+// CompiledTable swapped whole through std::atomic<std::shared_ptr> (no lock on the data path); a
+// session holds the table it routed a request with until the response is written, so an old
+// table (and its endpoints) lives exactly as long as requests still use it.
+//
+// The door is HTTP-only today; a TCP pass-through door would be a second session type chosen
+// here at accept time, reading the same CompiledTable (per connection instead of per request).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "base/status.h"
+#include "traffic/proxy_options.h"
+#include "traffic/route_selection.h"
+
+namespace sluice::traffic {
+
+class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
+ public:
+  // Binds `listen` ("host:port", "[v6]:port"; port 0 = kernel-assigned) and starts accepting.
+  static Result<std::shared_ptr<FrontDoor>> open(boost::asio::io_context& ioc, std::string listen,
+                                                 const ProxyOptions& options,
+                                                 std::shared_ptr<const CompiledTable> table);
+
+  FrontDoor(boost::asio::io_context& ioc, std::string listen, const ProxyOptions& options,
+            std::shared_ptr<const CompiledTable> table);
+
+  void publish(std::shared_ptr<const CompiledTable> table) {
+    table_.store(std::move(table), std::memory_order_release);
+  }
+  std::shared_ptr<const CompiledTable> table() const {
+    return table_.load(std::memory_order_acquire);
+  }
+
+  // Stops accepting. Sessions answer their current request with Connection: close.
+  void close();
+  bool closing() const { return closing_.load(std::memory_order_acquire); }
+
+  const std::string& listen() const { return listen_; }
+  uint16_t port() const { return port_; }
+  const ProxyOptions& options() const { return options_; }
+  boost::asio::io_context& io_context() { return ioc_; }
+
+ private:
+  void accept();
+
+  boost::asio::io_context& ioc_;
+  const std::string listen_;
+  const ProxyOptions options_;
+  boost::asio::ip::tcp::acceptor acceptor_;  // on its own strand
+  uint16_t port_ = 0;
+  std::atomic<std::shared_ptr<const CompiledTable>> table_;
+  std::atomic<bool> closing_{false};
+};
+
+// "127.0.0.1:8080", "[::1]:0", ":8080" (= 127.0.0.1). Hostnames other than localhost are
+// rejected: the router only ever binds numeric addresses.
+Result<boost::asio::ip::tcp::endpoint> parse_listen_address(std::string_view listen);
+
+}  // namespace sluice::traffic

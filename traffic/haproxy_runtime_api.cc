@@ -1,0 +1,163 @@
+#include "traffic/haproxy_runtime_api.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace sluice::traffic {
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    const size_t at = s.find(sep, start);
+    out.push_back(
+        s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) break;
+    start = at + 1;
+  }
+  return out;
+}
+
+std::vector<std::string_view> split_lines(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (auto line : split(s, '\n')) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    out.push_back(line);
+  }
+  return out;
+}
+
+int to_int(std::string_view s) {
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return v;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Result<std::string> haproxy_command(const std::string& socket_path, const std::string& command,
+                                    Duration timeout) {
+  auto fail = [&](std::string_view what) {
+    return unavailable(fmt::format("haproxy runtime API {}: \"{}\": {}: {}", socket_path, command,
+                                   what, std::strerror(errno)));
+  };
+  sockaddr_un addr{};
+  if (socket_path.size() >= sizeof(addr.sun_path)) {
+    return invalid_argument(fmt::format("haproxy runtime API {}: path too long", socket_path));
+  }
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return fail("socket");
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return fail("connect");
+  }
+  const std::string line = command + "\n";
+  size_t sent = 0;
+  while (sent < line.size()) {
+    const ssize_t n = ::send(fd.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("send");
+    }
+    sent += static_cast<size_t>(n);
+  }
+  std::string answer;
+  char buf[16384];
+  while (true) {
+    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(errno == EAGAIN || errno == EWOULDBLOCK ? "timed out reading the answer"
+                                                          : "recv");
+    }
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  return answer;
+}
+
+Result<std::vector<HaproxyServerState>> parse_servers_state(std::string_view answer) {
+  std::vector<HaproxyServerState> out;
+  auto lines = split_lines(answer);
+  if (lines.empty() || lines[0] != "1") {
+    std::string first(lines.empty() ? std::string_view() : lines[0]);
+    return failed_precondition(fmt::format("unexpected answer \"{}\"", first));
+  }
+  std::vector<std::string_view> header;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      header = split(line.substr(2), ' ');
+      continue;
+    }
+    auto fields = split(line, ' ');
+    HaproxyServerState s;
+    for (size_t c = 0; c < header.size() && c < fields.size(); ++c) {
+      const auto& h = header[c];
+      if (h == "srv_name") s.name = fields[c];
+      if (h == "srv_addr") s.addr = fields[c];
+      if (h == "srv_port") s.port = to_int(fields[c]);
+      if (h == "srv_op_state") s.op_state = to_int(fields[c]);
+      if (h == "srv_admin_state") s.admin_state = to_int(fields[c]);
+      if (h == "srv_uweight") s.weight = to_int(fields[c]);
+    }
+    if (s.name.empty()) return failed_precondition(fmt::format("unparsable row \"{}\"", line));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::vector<std::map<std::string, std::string>>> parse_show_stat(std::string_view answer) {
+  auto lines = split_lines(answer);
+  if (lines.empty() || lines[0].rfind("# ", 0) != 0) {
+    std::string first(lines.empty() ? std::string_view() : lines[0]);
+    return failed_precondition(fmt::format("unexpected answer \"{}\"", first));
+  }
+  auto header = split(lines[0].substr(2), ',');
+  std::vector<std::map<std::string, std::string>> rows;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    auto fields = split(lines[i], ',');
+    std::map<std::string, std::string> row;
+    for (size_t c = 0; c < header.size() && c < fields.size(); ++c) {
+      if (!header[c].empty()) row.emplace(std::string(header[c]), std::string(fields[c]));
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace sluice::traffic

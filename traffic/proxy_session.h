@@ -1,0 +1,87 @@
+// One client connection of the built-in router: HTTP/1.1 with keep-alive, proxied request by
+// request. Internal to traffic/.
+//
+// Threading: all handlers of a session run on the session's strand (the accepted socket's
+// executor); upstream sockets share that strand. The routing table is loaded once per request
+// from the FrontDoor (atomic), so a weight change applies to the next request on every
+// connection and never resets a client connection.
+//
+// Upstream connections are kept alive and cached per session (at most
+// ProxyOptions::idle_upstreams_per_session), keyed by EndpointState; a cached connection to a
+// drained or removed endpoint is dropped instead of reused. A request whose reused upstream
+// connection turns out to be closed (no response byte read) is retried once on a new connection.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "traffic/route_selection.h"
+
+namespace sluice::traffic {
+
+class FrontDoor;
+
+class ProxySession : public std::enable_shared_from_this<ProxySession> {
+ public:
+  ProxySession(std::shared_ptr<FrontDoor> door, boost::asio::ip::tcp::socket socket);
+  ~ProxySession();
+  ProxySession(const ProxySession&) = delete;
+  ProxySession& operator=(const ProxySession&) = delete;
+
+  void start();
+
+ private:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+  struct Upstream {
+    explicit Upstream(const boost::asio::any_io_executor& ex) : stream(ex) {}
+    std::shared_ptr<EndpointState> endpoint;
+    boost::beast::tcp_stream stream;
+    boost::beast::flat_buffer buffer;
+  };
+
+  void read_request();
+  void on_request(boost::system::error_code ec);
+  void connect_upstream();
+  void send_upstream();
+  void on_upstream_read(boost::system::error_code ec);
+  void upstream_failed(boost::system::error_code ec);
+  void finish_upstream(int status);
+  void reply_local(int status, std::string_view body);
+  void write_response();
+  void close();
+
+  std::shared_ptr<FrontDoor> door_;
+  boost::beast::tcp_stream client_;
+  boost::beast::flat_buffer client_buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  Request request_;
+  Response response_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> res_parser_;
+
+  // The request in flight.
+  std::shared_ptr<const CompiledTable> table_;  // keeps revision_ alive
+  const CompiledRevision* revision_ = nullptr;
+  std::shared_ptr<EndpointState> endpoint_;  // outstanding counted while set
+  std::unique_ptr<Upstream> upstream_;
+  bool upstream_reused_ = false;
+  bool retried_ = false;
+  bool head_request_ = false;
+  bool client_keep_alive_ = true;
+  unsigned client_version_ = 11;
+  std::chrono::steady_clock::time_point started_;
+
+  std::vector<std::unique_ptr<Upstream>> idle_upstreams_;
+};
+
+}  // namespace sluice::traffic
