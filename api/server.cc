@@ -113,6 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(beast::error_code ec, std::size_t /*bytes*/) {
     if (state_ == State::kClosed) return;
     if (ec == http::error::body_limit) {
+      head_request_ = false;
       keep_alive_ = false;
       version_ = 11;
       state_ = State::kHandling;
@@ -121,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
           "request body exceeds " + std::to_string(options().body_limit) + " bytes"));
     }
     if (ec == http::error::header_limit) {
+      head_request_ = false;
       keep_alive_ = false;
       version_ = 11;
       state_ = State::kHandling;
@@ -132,6 +134,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ++served_;
     Request req = parser_->release();
     version_ = req.version();
+    head_request_ = req.method() == http::verb::head;
     keep_alive_ = req.keep_alive() && served_ < options().max_requests_per_connection &&
                   !core_->stopping.load();
     HandleResult result = [&]() -> HandleResult {
@@ -163,6 +166,12 @@ class Session : public std::enable_shared_from_this<Session> {
     res.version(version_);
     res.keep_alive(keep_alive_);
     res.prepare_payload();
+    if (head_request_) {
+      // HEAD: the headers of the GET answer (Content-Length included), without the body.
+      auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
     auto message = std::make_shared<Response>(std::move(res));
     stream_.expires_after(options().write_timeout);
     http::async_write(stream_, *message,
@@ -279,6 +288,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   State state_ = State::kReading;
   unsigned version_ = 11;
+  bool head_request_ = false;
   bool keep_alive_ = true;
   size_t served_ = 0;
   // Streaming state.

@@ -274,3 +274,18 @@ TEST_CASE("without tokens the server refuses non-loopback addresses", "[api][ser
   CHECK_FALSE(parse_listen_address("127.0.0.1:99999").is_ok());
   CHECK_FALSE(parse_listen_address("nonsense").is_ok());
 }
+
+TEST_CASE("HEAD answers the GET headers without a body", "[api][server]") {
+  ServerFixture f;
+  TestConnection c(f.port);
+  REQUIRE_FALSE(c.write("HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  auto head = c.read_stream_header();
+  REQUIRE(head);
+  CHECK(head->result_int() == 200);
+  CHECK((*head)[boost::beast::http::field::content_length] != "0");
+  CHECK(c.text().empty());  // no body bytes followed the header
+  REQUIRE_FALSE(c.write(http_get("/healthz")));
+  auto get = c.read_response();
+  REQUIRE(get);
+  CHECK(json::parse(get->body())["status"] == "ok");
+}
