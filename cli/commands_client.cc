@@ -1,9 +1,347 @@
-// Registers the client commands (api). Not registered yet: this family of commands lands in its own
-// change.
+// The client commands: get, status, promote, abort, retry, pause, resume, undo, history, events.
+// Each talks to a running `sluice serve` over HTTP (cli/client.h) and sets the exit code:
+// 0 success; `status`: 1 Degraded/aborted, 2 timed out (or not finished without --wait);
+// verbs: 1 when the server refused the verb (409/400); 3 any other error (unreachable,
+// unauthorized, unknown rollout).
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/duration.h"
+#include "cli/client.h"
+#include "cli/client_view.h"
 #include "cli/commands.h"
 
 namespace sluice::cli {
+namespace {
 
-void register_client_commands(CLI::App& /*app*/, CommandRegistry& /*registry*/) {}
+using nlohmann::json;
+
+struct ClientOptions {
+  std::string server = "http://127.0.0.1:7070";
+  std::string token;
+  std::string output = "table";
+  bool json() const { return output == "json"; }
+};
+
+void add_client_options(CLI::App* cmd, ClientOptions& o) {
+  cmd->add_option("--server", o.server, "API server URL")
+      ->envname("SLUICE_SERVER")
+      ->capture_default_str();
+  cmd->add_option("--token", o.token, "API bearer token")->envname("SLUICE_TOKEN");
+  cmd->add_option("-o,--output", o.output, "Output format: table or json")
+      ->check(CLI::IsMember({"table", "text", "wide", "json"}))
+      ->capture_default_str();
+}
+
+std::string rollout_path(const std::string& name) {
+  // Rollout names are DNS-like; escape anything else so the path stays one segment.
+  std::string out = "/api/v1/rollouts/";
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.')
+      out.push_back(static_cast<char>(c));
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+bool stdout_is_tty() { return isatty(STDOUT_FILENO) == 1; }
+
+void print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+int report_error(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return kExitError;
+}
+
+// GET that must answer 200 with JSON; anything else is printed as an error.
+Result<json> get_json(ApiClient& client, const std::string& target) {
+  auto reply = client.get(target);
+  if (!reply.is_ok()) return reply.status();
+  if (reply->status != 200) {
+    StatusCode code = reply->status == 404   ? StatusCode::kNotFound
+                      : reply->status == 401 ? StatusCode::kUnauthenticated
+                      : reply->status == 403 ? StatusCode::kPermissionDenied
+                                             : StatusCode::kInternal;
+    return Status(code, reply->error_message());
+  }
+  return reply->json;
+}
+
+// The evidence of the most recent event that has any, for abort explanations.
+json latest_evidence(ApiClient& client, const std::string& name) {
+  auto events = get_json(client, rollout_path(name) + "/events");
+  if (!events.is_ok()) return nullptr;
+  json items = events->is_array() ? *events : events->value("items", json::array());
+  for (auto it = items.rbegin(); it != items.rend(); ++it) {
+    if (it->contains("evidence") && (*it)["evidence"].is_object() && !(*it)["evidence"].empty())
+      return *it;
+  }
+  return nullptr;
+}
+
+// ---- get -------------------------------------------------------------------------------------
+
+struct GetOptions {
+  ClientOptions client;
+  std::string name;
+  bool watch = false;
+};
+
+int draw_once(ApiClient& client, const GetOptions& o, bool clear) {
+  auto data = get_json(client, o.name.empty() ? "/api/v1/rollouts" : rollout_path(o.name));
+  if (!data.is_ok()) return report_error(data.status().message());
+  if (o.client.json()) {
+    print(data->dump(o.watch ? -1 : 2) + "\n");
+    return kExitOk;
+  }
+  bool color = stdout_is_tty();
+  std::string text =
+      o.name.empty() ? render_rollout_table(*data, color) : render_rollout(*data, color);
+  if (clear)
+    text = "\033[H\033[2J" + text;
+  else if (o.watch)
+    text = "---\n" + text;
+  print(text);
+  return kExitOk;
+}
+
+int run_get(const GetOptions& o) {
+  ApiClient client(o.client.server, o.client.token);
+  int rc = draw_once(client, o, o.watch && stdout_is_tty() && !o.client.json());
+  if (rc != kExitOk || !o.watch) return rc;
+  const std::string target =
+      (o.name.empty() ? std::string("/api/v1/rollouts") : rollout_path(o.name) + "/events") +
+      "?watch=1";
+  uint64_t last_id = 0;
+  // Redraw on every event until interrupted; reconnect when the stream ends.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    auto result = client.stream_events(
+        target, last_id,
+        [&](const json&) {
+          // The first connection replays history; one redraw covers it.
+          draw_once(client, o, stdout_is_tty() && !o.client.json());
+          return true;
+        },
+        Duration(60'000));
+    if (!result.is_ok()) return report_error(result.status().message());
+    last_id = *result;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return kExitOk;
+}
+
+// ---- status ----------------------------------------------------------------------------------
+
+struct StatusOptions {
+  ClientOptions client;
+  std::string name;
+  bool wait = false;
+  std::string revision;
+  std::string timeout = "10m";
+  std::string interval = "1s";
+  bool success_on_pause = false;
+};
+
+int finish_status(const StatusOptions& o, int code, const std::string& result, const json& rollout,
+                  const std::string& message, const json& evidence) {
+  if (o.client.json()) {
+    json out = {{"rollout", o.name},
+                {"result", result},
+                {"exitCode", code},
+                {"message", message},
+                {"phase", rollout.is_object() ? rollout.value("phase", "") : ""},
+                {"evidence", evidence}};
+    if (rollout.is_object()) out["desired"] = rollout.value("desired", json());
+    print(out.dump(2) + "\n");
+  } else if (code == kExitError) {
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+  } else {
+    print(message + "\n");
+    if (!evidence.is_null()) print("evidence: " + evidence.dump() + "\n");
+  }
+  return code;
+}
+
+int run_status(const StatusOptions& o) {
+  auto timeout = parse_duration(o.timeout);
+  if (!timeout.is_ok()) return report_error("--timeout: " + timeout.status().message());
+  auto interval = parse_duration(o.interval);
+  if (!interval.is_ok() || interval->count() <= 0)
+    return report_error("--interval must be a positive duration");
+  StatusCriteria criteria{o.revision, o.success_on_pause};
+  ApiClient client(o.client.server, o.client.token, Duration(10'000));
+  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  for (;;) {
+    auto rollout = get_json(client, rollout_path(o.name));
+    if (!rollout.is_ok())
+      return finish_status(o, kExitError, "error", nullptr, rollout.status().message(), nullptr);
+    StatusJudgement j = judge_status(*rollout, criteria);
+    if (j.verdict == Verdict::kSucceeded)
+      return finish_status(o, kExitOk, "succeeded", *rollout, j.summary, nullptr);
+    if (j.verdict == Verdict::kFailed) {
+      json event = latest_evidence(client, o.name);
+      std::string message = j.summary;
+      std::string reason = rollout->value("message", "");
+      if (!reason.empty()) message += "\nreason: " + reason;
+      return finish_status(o, kExitDegraded, "failed", *rollout, message,
+                           event.is_object() ? event["evidence"] : json());
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!o.wait || now >= deadline) {
+      std::string message =
+          j.summary + (o.wait ? "; timed out after " + o.timeout : "; not finished (use --wait)");
+      return finish_status(o, kExitTimeout, "timeout", *rollout, message, nullptr);
+    }
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(*interval, remaining));
+  }
+}
+
+// ---- verbs -----------------------------------------------------------------------------------
+
+struct VerbOptions {
+  ClientOptions client;
+  std::string name;
+  bool full = false;
+  int64_t to_revision = 0;
+};
+
+int run_verb(const std::string& verb, const VerbOptions& o) {
+  ApiClient client(o.client.server, o.client.token, Duration(120'000));
+  std::string target = rollout_path(o.name) + "/" + verb;
+  if (o.full) target += "?full=1";
+  if (o.to_revision > 0) target += "?revision=" + std::to_string(o.to_revision);
+  auto reply = client.post(target);
+  if (!reply.is_ok()) return report_error(reply.status().message());
+  if (reply->status != 200) {
+    std::fprintf(stderr, "error: %s: %s\n", verb.c_str(), reply->error_message().c_str());
+    return reply->status == 409 || reply->status == 400 ? kExitDegraded : kExitError;
+  }
+  if (o.client.json()) {
+    print(reply->json.dump(2) + "\n");
+  } else {
+    const json& r = reply->json;
+    print(fmt::format(
+        "{}: {} done; now {} at step {} (canary {}%)\n", o.name, verb, r.value("phase", "?"),
+        r.contains("currentStepIndex") ? r["currentStepIndex"].dump() : std::string("-"),
+        r.value("weights", json::object()).value("canary", 0)));
+  }
+  return kExitOk;
+}
+
+// ---- history / events --------------------------------------------------------------------------
+
+struct NamedOptions {
+  ClientOptions client;
+  std::string name;
+  bool watch = false;
+};
+
+int run_history(const NamedOptions& o) {
+  ApiClient client(o.client.server, o.client.token);
+  auto data = get_json(client, rollout_path(o.name) + "/history");
+  if (!data.is_ok()) return report_error(data.status().message());
+  print(o.client.json() ? data->dump(2) + "\n" : render_history(*data));
+  return kExitOk;
+}
+
+int run_events(const NamedOptions& o) {
+  ApiClient client(o.client.server, o.client.token);
+  if (!o.watch) {
+    auto data = get_json(client, rollout_path(o.name) + "/events");
+    if (!data.is_ok()) return report_error(data.status().message());
+    if (o.client.json()) {
+      print(data->dump(2) + "\n");
+    } else {
+      json items = data->is_array() ? *data : data->value("items", json::array());
+      for (const auto& e : items) print(render_event(e) + "\n");
+    }
+    return kExitOk;
+  }
+  uint64_t last_id = 0;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    auto result = client.stream_events(
+        rollout_path(o.name) + "/events?watch=1", last_id,
+        [&](const json& e) {
+          print(o.client.json() ? e.dump() + "\n" : render_event(e) + "\n");
+          return true;
+        },
+        Duration(60'000));
+    if (!result.is_ok()) return report_error(result.status().message());
+    last_id = *result;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_client_commands(CLI::App& app, CommandRegistry& registry) {
+  {
+    auto o = std::make_shared<GetOptions>();
+    auto* cmd = app.add_subcommand("get", "Show rollouts (a table), or one rollout in detail");
+    cmd->add_option("NAME", o->name, "Rollout name");
+    cmd->add_flag("-w,--watch", o->watch, "Redraw on every change");
+    add_client_options(cmd, o->client);
+    cmd->callback([o, &registry] { registry.set_exit_code(run_get(*o)); });
+  }
+  {
+    auto o = std::make_shared<StatusOptions>();
+    auto* cmd = app.add_subcommand(
+        "status",
+        "Exit 0 when Healthy at the expected revision, 1 Degraded/aborted, 2 timed out, 3 error");
+    cmd->add_option("NAME", o->name, "Rollout name")->required();
+    cmd->add_flag("--wait", o->wait, "Wait until the rollout succeeds, fails or times out");
+    cmd->add_option("--revision", o->revision, "Expected Git commit (SHA or prefix)");
+    cmd->add_option("--timeout", o->timeout, "How long --wait waits")->capture_default_str();
+    cmd->add_option("--interval", o->interval, "Polling interval")->capture_default_str();
+    cmd->add_flag("--success-on-pause", o->success_on_pause, "A pause counts as success");
+    add_client_options(cmd, o->client);
+    cmd->callback([o, &registry] { registry.set_exit_code(run_status(*o)); });
+  }
+  for (const char* verb : {"promote", "abort", "retry", "pause", "resume", "undo"}) {
+    auto o = std::make_shared<VerbOptions>();
+    std::string v = verb;
+    const char* help = v == "promote"  ? "Continue past a pause or gate (--full: skip all steps)"
+                       : v == "abort"  ? "Stop; send all traffic to stable; scale the canary down"
+                       : v == "retry"  ? "Restart an aborted rollout"
+                       : v == "pause"  ? "Hold the rollout"
+                       : v == "resume" ? "Release a held rollout"
+                                       : "Roll back to the previous revision (or --to-revision N)";
+    auto* cmd = app.add_subcommand(v, help);
+    cmd->add_option("NAME", o->name, "Rollout name")->required();
+    if (v == "promote") cmd->add_flag("--full", o->full, "Skip all remaining steps");
+    if (v == "undo") cmd->add_option("--to-revision", o->to_revision, "Revision to roll back to");
+    add_client_options(cmd, o->client);
+    cmd->callback([o, v, &registry] { registry.set_exit_code(run_verb(v, *o)); });
+  }
+  {
+    auto o = std::make_shared<NamedOptions>();
+    auto* cmd = app.add_subcommand("history", "Past revisions with commit, version and result");
+    cmd->add_option("NAME", o->name, "Rollout name")->required();
+    add_client_options(cmd, o->client);
+    cmd->callback([o, &registry] { registry.set_exit_code(run_history(*o)); });
+  }
+  {
+    auto o = std::make_shared<NamedOptions>();
+    auto* cmd = app.add_subcommand("events", "Recorded decisions, oldest first");
+    cmd->add_option("NAME", o->name, "Rollout name")->required();
+    cmd->add_flag("-w,--watch", o->watch, "Stream new events");
+    add_client_options(cmd, o->client);
+    cmd->callback([o, &registry] { registry.set_exit_code(run_events(*o)); });
+  }
+}
 
 }  // namespace sluice::cli

@@ -1,0 +1,204 @@
+#include "api/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "base/duration.h"
+
+namespace sluice::api {
+namespace {
+
+class ConfigParser {
+ public:
+  explicit ConfigParser(std::string_view origin) : origin_(origin) {}
+
+  Status error_at(const YAML::Node& node, const std::string& message) const {
+    std::string where = origin_;
+    if (node.IsDefined() && node.Mark().line >= 0)
+      where += ":" + std::to_string(node.Mark().line + 1);
+    return invalid_argument(where + ": " + message);
+  }
+
+  // Rejects any key of `map` not in `allowed`, naming the key and its line.
+  Status check_keys(const YAML::Node& map, const std::set<std::string>& allowed,
+                    const std::string& section) const {
+    if (!map.IsMap()) return error_at(map, "'" + section + "' must be a mapping");
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (!allowed.count(key)) {
+        std::string known;
+        for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
+        return error_at(it->first, "unknown key '" + key + "'" +
+                                       (section.empty() ? "" : " in '" + section + "'") +
+                                       " (known: " + known + ")");
+      }
+    }
+    return Status::ok();
+  }
+
+  Status scalar(const YAML::Node& node, const std::string& key, std::optional<std::string>& out) {
+    if (!node) return Status::ok();
+    if (!node.IsScalar()) return error_at(node, "'" + key + "' must be a string");
+    out = node.Scalar();
+    return Status::ok();
+  }
+
+  Status parse(const YAML::Node& root, ServeConfig& cfg) {
+    if (root.IsNull()) return Status::ok();
+    Status st = check_keys(
+        root, {"repo", "stateDir", "listen", "auth", "webhooks", "prometheus", "log"}, "");
+    if (!st.is_ok()) return st;
+    if (auto repo = root["repo"]) {
+      if (repo.IsScalar()) {
+        cfg.repo_url = repo.Scalar();  // shorthand: repo: /srv/deploy-repo
+      } else {
+        if (st = check_keys(repo, {"url", "branch", "path", "poll"}, "repo"); !st.is_ok())
+          return st;
+        if (st = scalar(repo["url"], "repo.url", cfg.repo_url); !st.is_ok()) return st;
+        if (st = scalar(repo["branch"], "repo.branch", cfg.repo_branch); !st.is_ok()) return st;
+        if (st = scalar(repo["path"], "repo.path", cfg.repo_path); !st.is_ok()) return st;
+        std::optional<std::string> poll;
+        if (st = scalar(repo["poll"], "repo.poll", poll); !st.is_ok()) return st;
+        if (poll) {
+          auto d = parse_duration(*poll);
+          if (!d.is_ok()) return error_at(repo["poll"], "repo.poll: " + d.status().message());
+          cfg.repo_poll = *d;
+        }
+      }
+    }
+    if (st = scalar(root["stateDir"], "stateDir", cfg.state_dir); !st.is_ok()) return st;
+    if (st = scalar(root["listen"], "listen", cfg.listen); !st.is_ok()) return st;
+    if (auto auth = root["auth"]) {
+      if (st = check_keys(auth, {"tokens"}, "auth"); !st.is_ok()) return st;
+      if (auto tokens = auth["tokens"]) {
+        if (!tokens.IsSequence()) return error_at(tokens, "'auth.tokens' must be a list");
+        for (const auto& t : tokens) {
+          if (st = check_keys(t, {"name", "role", "tokenFile", "token"}, "auth.tokens[]");
+              !st.is_ok())
+            return st;
+          std::optional<std::string> name, role, file, token;
+          if (st = scalar(t["name"], "name", name); !st.is_ok()) return st;
+          if (st = scalar(t["role"], "role", role); !st.is_ok()) return st;
+          if (st = scalar(t["tokenFile"], "tokenFile", file); !st.is_ok()) return st;
+          if (st = scalar(t["token"], "token", token); !st.is_ok()) return st;
+          if (!role) return error_at(t, "auth.tokens[]: 'role' is required");
+          if (*role != "viewer" && *role != "deployer" && *role != "admin")
+            return error_at(t["role"], "auth.tokens[]: unknown role '" + *role +
+                                           "' (viewer, deployer or admin)");
+          if (file.has_value() == token.has_value())
+            return error_at(t, "auth.tokens[]: exactly one of 'tokenFile' or 'token' is required");
+          cfg.tokens.push_back(
+              TokenConfig{name.value_or(""), *role, file.value_or(""), token.value_or("")});
+        }
+      }
+    }
+    if (auto hooks = root["webhooks"]) {
+      if (st = check_keys(hooks, {"github", "gitlab"}, "webhooks"); !st.is_ok()) return st;
+      if (auto gh = hooks["github"]) {
+        if (st = check_keys(gh, {"secretFile"}, "webhooks.github"); !st.is_ok()) return st;
+        if (st = scalar(gh["secretFile"], "webhooks.github.secretFile", cfg.github_secret_file);
+            !st.is_ok())
+          return st;
+      }
+      if (auto gl = hooks["gitlab"]) {
+        if (st = check_keys(gl, {"tokenFile"}, "webhooks.gitlab"); !st.is_ok()) return st;
+        if (st = scalar(gl["tokenFile"], "webhooks.gitlab.tokenFile", cfg.gitlab_token_file);
+            !st.is_ok())
+          return st;
+      }
+    }
+    if (auto prom = root["prometheus"]) {
+      if (st = check_keys(prom, {"address"}, "prometheus"); !st.is_ok()) return st;
+      if (st = scalar(prom["address"], "prometheus.address", cfg.prometheus_address); !st.is_ok())
+        return st;
+    }
+    if (auto log = root["log"]) {
+      if (st = check_keys(log, {"format", "level"}, "log"); !st.is_ok()) return st;
+      if (st = scalar(log["format"], "log.format", cfg.log_format); !st.is_ok()) return st;
+      if (st = scalar(log["level"], "log.level", cfg.log_level); !st.is_ok()) return st;
+      if (cfg.log_format && *cfg.log_format != "json" && *cfg.log_format != "text")
+        return error_at(log["format"], "log.format must be 'json' or 'text'");
+    }
+    return Status::ok();
+  }
+
+ private:
+  std::string origin_;
+};
+
+Status check_log_level(const std::string& level) {
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (!kLevels.count(level))
+    return invalid_argument("unknown log level '" + level + "' (trace, debug, info, warn, error)");
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<ServeConfig> parse_serve_config(std::string_view yaml_text, std::string_view origin) {
+  ServeConfig cfg;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml_text));
+    ConfigParser parser(origin);
+    Status st = parser.parse(root, cfg);
+    if (!st.is_ok()) return st;
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(std::string(origin) + ":" + std::to_string(e.mark.line + 1) + ": " +
+                            e.msg);
+  }
+  return cfg;
+}
+
+Result<ServeConfig> load_serve_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return invalid_argument("cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_serve_config(ss.str(), path);
+}
+
+Result<ServeOptions> resolve_serve_options(const ServeFlags& flags) {
+  ServeConfig file;
+  if (flags.config_file) {
+    auto loaded = load_serve_config(*flags.config_file);
+    if (!loaded.is_ok()) return loaded.status();
+    file = std::move(loaded).value();
+  }
+  ServeOptions o;
+  auto pick = [](const std::optional<std::string>& flag, const std::optional<std::string>& cfg,
+                 std::string& out) {
+    if (flag)
+      out = *flag;
+    else if (cfg)
+      out = *cfg;
+  };
+  pick(flags.repo, file.repo_url, o.repo);
+  pick(flags.branch, file.repo_branch, o.branch);
+  pick(flags.path, file.repo_path, o.path);
+  pick(flags.state_dir, file.state_dir, o.state_dir);
+  pick(flags.listen, file.listen, o.listen);
+  pick(flags.prometheus_address, file.prometheus_address, o.prometheus_address);
+  pick(flags.log_format, file.log_format, o.log_format);
+  pick(flags.log_level, file.log_level, o.log_level);
+  if (flags.poll)
+    o.poll = *flags.poll;
+  else if (file.repo_poll)
+    o.poll = *file.repo_poll;
+  o.tokens = file.tokens;
+  o.auth_file = flags.auth_file;
+  o.github_secret_file =
+      flags.webhook_secret_file ? flags.webhook_secret_file : file.github_secret_file;
+  o.gitlab_token_file = flags.gitlab_token_file ? flags.gitlab_token_file : file.gitlab_token_file;
+  if (o.repo.empty()) return invalid_argument("--repo is required (or repo.url in --config)");
+  if (o.branch.empty()) return invalid_argument("--branch must not be empty");
+  if (!o.log_format.empty() && o.log_format != "json" && o.log_format != "text")
+    return invalid_argument("--log-format must be 'json' or 'text'");
+  if (Status st = check_log_level(o.log_level); !st.is_ok()) return st;
+  if (o.poll.count() <= 0) return invalid_argument("--poll must be positive");
+  return o;
+}
+
+}  // namespace sluice::api

@@ -1,0 +1,76 @@
+// The `sluice serve --config FILE` YAML (contract: shared/reference/api.md, "Config file"),
+// and the resolved serve options where command-line flags override the file.
+//
+// Parsing is strict: an unknown key is an error naming the key and its file:line, a wrong type
+// is an error naming the key. Pure functions, no logging; secrets in token files are only read
+// by resolve_serve_options() and never copied into messages.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+
+namespace sluice::api {
+
+struct TokenConfig {
+  std::string name;
+  std::string role;        // viewer | deployer | admin (validated)
+  std::string token_file;  // one of token_file / token
+  std::string token;
+};
+
+// What the file says; every field is optional so that flags can override field by field.
+struct ServeConfig {
+  std::optional<std::string> repo_url;
+  std::optional<std::string> repo_branch;
+  std::optional<std::string> repo_path;
+  std::optional<Duration> repo_poll;
+  std::optional<std::string> state_dir;
+  std::optional<std::string> listen;
+  std::vector<TokenConfig> tokens;
+  std::optional<std::string> github_secret_file;
+  std::optional<std::string> gitlab_token_file;
+  std::optional<std::string> prometheus_address;
+  std::optional<std::string> log_format;  // json | text
+  std::optional<std::string> log_level;   // trace | debug | info | warn | error
+};
+
+// `origin` is the file name used in messages ("sluice.yaml:4: unknown key 'foo' in repo").
+Result<ServeConfig> parse_serve_config(std::string_view yaml_text, std::string_view origin);
+Result<ServeConfig> load_serve_config(const std::string& path);
+
+// The flags of `sluice serve`; unset flags leave the file's value (or the default) in place.
+struct ServeFlags {
+  std::optional<std::string> repo, branch, path, state_dir, listen;
+  std::optional<Duration> poll;
+  std::optional<std::string> config_file, auth_file, webhook_secret_file, gitlab_token_file;
+  std::optional<std::string> prometheus_address;
+  std::optional<std::string> log_format, log_level;
+};
+
+// Everything `serve` needs, after flags override the file and defaults fill the rest.
+struct ServeOptions {
+  std::string repo;  // required: local path, file://, https:// or ssh://
+  std::string branch = "main";
+  std::string path;                   // directory inside the repo ("" = root)
+  std::string state_dir = ".sluice";  // journal and snapshots
+  std::string listen = "127.0.0.1:7070";
+  Duration poll = Duration(15'000);
+  std::vector<TokenConfig> tokens;  // from the file
+  std::optional<std::string> auth_file;
+  std::optional<std::string> github_secret_file;
+  std::optional<std::string> gitlab_token_file;
+  std::string prometheus_address;  // default for prometheus providers ("" = none)
+  std::string log_format;          // json | text | "" (auto: text on a TTY, else json)
+  std::string log_level = "info";
+};
+
+// Loads flags.config_file when set, then applies the flags. Errors: unreadable or invalid
+// config, missing repo, bad log format/level.
+Result<ServeOptions> resolve_serve_options(const ServeFlags& flags);
+
+}  // namespace sluice::api

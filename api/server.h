@@ -1,0 +1,73 @@
+// The HTTP server: Beast sessions around the pure handle() router (CONVENTIONS.md pattern 9).
+//
+// Per connection: requests are read and answered one at a time, so at most one response is ever
+// queued; pipelined requests wait in the read buffer, which is bounded by header_limit +
+// body_limit. A connection is closed after max_requests_per_connection. Each request must arrive
+// in full within request_timeout (slowloris), or the connection is closed; idle keep-alive
+// connections get the same deadline. Bodies over body_limit get 413 and the connection closes.
+//
+// Event streams (SSE): replay from the facade's journal (ids > Last-Event-ID), then live events
+// from facade.subscribe(), and a comment line every heartbeat_interval. A client that falls
+// more than max_stream_backlog frames behind is disconnected.
+//
+// Shutdown: shutdown(grace, done) stops accepting, closes idle and streaming connections,
+// lets in-flight requests finish (answered with Connection: close), then after `grace`
+// closes whatever is left and calls `done` (on an io_context thread).
+//
+// Threads: the server runs on the caller's io_context (any number of threads); each session is
+// on its own strand. start()/shutdown() may be called from any thread. The facade and the
+// authenticator must outlive the server.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "api/auth.h"
+#include "api/router.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "controller/facade.h"
+
+namespace sluice::api {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";  // host:port, [v6]:port; port 0 = kernel-assigned
+  size_t body_limit = 1 << 20;
+  size_t header_limit = 16 << 10;
+  Duration request_timeout = Duration(10'000);
+  Duration write_timeout = Duration(30'000);
+  size_t max_requests_per_connection = 1000;
+  Duration heartbeat_interval = Duration(15'000);
+  size_t max_stream_backlog = 4096;
+  size_t max_connections = 1024;
+};
+
+// Parses "127.0.0.1:7070", "[::1]:7070", "localhost:7070", ":7070" (= 127.0.0.1).
+Result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& listen);
+
+class ApiServer {
+ public:
+  ApiServer(boost::asio::io_context& ioc, controller::ControlFacade& facade,
+            const Authenticator& auth, WebhookSecrets webhooks, ServerOptions options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds and starts accepting. Refuses a non-loopback address when no token is configured.
+  // Returns the bound endpoint (with the real port when port 0 was asked).
+  Result<boost::asio::ip::tcp::endpoint> start();
+  void shutdown(Duration grace, std::function<void()> done);
+  size_t open_sessions() const;
+
+  struct Core;  // shared with sessions (server.cc)
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace sluice::api

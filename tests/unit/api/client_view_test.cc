@@ -1,0 +1,76 @@
+#include <catch2/catch.hpp>
+
+#include "cli/client.h"
+#include "cli/client_view.h"
+
+using namespace sluice::cli;
+using nlohmann::json;
+
+namespace {
+
+json rollout(const std::string& phase, bool aborted, const std::string& commit) {
+  return {{"name", "orders-api"},
+          {"phase", phase},
+          {"aborted", aborted},
+          {"desired", {{"revision", 7}, {"version", "2.3.1"}, {"commit", commit}}}};
+}
+
+}  // namespace
+
+TEST_CASE("status verdicts: the CI exit code table", "[cli][status]") {
+  struct Case {
+    const char* phase;
+    bool aborted;
+    const char* commit;
+    const char* expected;
+    bool on_pause;
+    Verdict verdict;
+  };
+  const Case cases[] = {
+      {"Healthy", false, "abc123456", "", false, Verdict::kSucceeded},
+      {"Healthy", false, "abc123456", "abc1234", false, Verdict::kSucceeded},
+      {"Healthy", false, "abc123456", "def4567", false, Verdict::kPending},  // older commit
+      {"Degraded", false, "abc123456", "abc1234", false, Verdict::kFailed},
+      {"Degraded", false, "old000000", "abc1234", false, Verdict::kPending},  // stale failure
+      {"Progressing", true, "abc123456", "", false, Verdict::kFailed},
+      {"Progressing", false, "abc123456", "", false, Verdict::kPending},
+      {"Paused", false, "abc123456", "", false, Verdict::kPending},
+      {"Paused", false, "abc123456", "", true, Verdict::kSucceeded},
+  };
+  for (const auto& c : cases) {
+    INFO(c.phase << " aborted=" << c.aborted << " expected=" << c.expected);
+    auto j = judge_status(rollout(c.phase, c.aborted, c.commit), {c.expected, c.on_pause});
+    CHECK(j.verdict == c.verdict);
+    CHECK_FALSE(j.summary.empty());
+  }
+  CHECK(commit_matches("abcdef0123", "abcdef"));
+  CHECK_FALSE(commit_matches("", "abc"));
+}
+
+TEST_CASE("rollout rendering marks the current step and shows weights", "[cli][view]") {
+  json r = rollout("Paused", false, "abc123456");
+  r["weights"] = {{"stable", 80}, {"canary", 20}};
+  r["currentStepIndex"] = 1;
+  r["steps"] = json::array({{{"setWeight", 20}}, {{"pause", json::object()}}});
+  r["canary"] = {{"revision", 7}, {"version", "2.3.1"}, {"replicas", 1}, {"ready", 1}};
+  std::string text = render_rollout(r, false);
+  CHECK(text.find("-> 1. pause") != std::string::npos);
+  CHECK(text.find("stable 80% canary 20%") != std::string::npos);
+  CHECK(text.find("ready 1/1") != std::string::npos);
+  CHECK(text.find("\033[") == std::string::npos);  // no colour when not asked
+  std::string table = render_rollout_table({{"items", json::array({r})}}, false);
+  CHECK(table.find("orders-api") != std::string::npos);
+}
+
+TEST_CASE("server URLs", "[cli][client]") {
+  auto a = parse_server_url("http://127.0.0.1:7070");
+  REQUIRE(a.is_ok());
+  CHECK(a->host == "127.0.0.1");
+  CHECK(a->port == "7070");
+  auto b = parse_server_url("http://[::1]:8080/");
+  REQUIRE(b.is_ok());
+  CHECK(b->host == "::1");
+  CHECK(b->port == "8080");
+  CHECK_FALSE(parse_server_url("https://example").is_ok());
+  CHECK_FALSE(parse_server_url("http://").is_ok());
+}
