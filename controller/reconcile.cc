@@ -300,8 +300,12 @@ void Controller::act(RolloutState& state, const strategies::Decision& d,
     const std::string key = hook.key;
     deps_.runtime.run_hook(
         state.name, hook.revision, kind,
-        [this, alive, rollout, key](std::vector<runtime::HookResult> results) {
-          deps_.scheduler.post([this, alive, rollout, key, results = std::move(results)] {
+        [this, alive, scheduler = &deps_.scheduler, rollout,
+         key](std::vector<runtime::HookResult> results) {
+          // The controller may be gone (restart); the scheduler outlives it. Only the posted
+          // callback, on the controller thread, may look at `this`, after checking `alive`.
+          if (alive.expired()) return;
+          scheduler->post([this, alive, rollout, key, results = std::move(results)] {
             if (alive.expired() || !*alive.lock()) return;
             auto it = states_.find(rollout);
             if (it == states_.end()) return;

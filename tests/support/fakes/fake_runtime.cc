@@ -87,6 +87,7 @@ void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
   }
   call.ready_after = ready_total(spec.rollout);
   scale_calls_.push_back(call);
+  if (on_scale) on_scale(call);
   if (changed) notify(spec.rollout);
 }
 

@@ -48,6 +48,8 @@ class FakeRuntime final : public runtime::Runtime {
   int ready(const std::string& rollout, int64_t revision) const;
   int ready_total(const std::string& rollout) const;
   const std::vector<ScaleCall>& scale_calls() const { return scale_calls_; }
+  // Called synchronously after every scale() (invariant checks at the moment of the call).
+  std::function<void(const ScaleCall&)> on_scale;
   std::vector<std::string> hook_log;  // "deactivate r1", "activate r2"
   std::map<std::pair<std::string, int64_t>, runtime::InstanceRole> roles;
 
