@@ -356,14 +356,20 @@ Status Controller::route(RolloutState& state, const strategies::Decision& d) {
     }
     endpoints[inst.revision].push_back({inst.id, "127.0.0.1", port});
   }
-  // Safety net: no weight on a revision without a ready endpoint, when another has one.
+  // Safety net: no weight on a revision without a ready endpoint while any listed revision (one
+  // with weight or instances) has one; the weight moves to the revision with most endpoints.
   std::map<int64_t, int> weights = d.weights;
   int64_t best = 0;
   size_t best_n = 0;
-  for (const auto& [rev, w] : weights) {
-    if (endpoints[rev].size() > best_n || (endpoints[rev].size() == best_n && w > weights[best])) {
+  std::set<int64_t> candidates;
+  for (const auto& [rev, w] : weights) candidates.insert(rev);
+  for (const auto& [rev, n] : d.replicas) candidates.insert(rev);
+  for (int64_t rev : candidates) {
+    const size_t n = endpoints[rev].size();
+    const bool better = n > best_n || (n == best_n && n > 0 && weights[rev] > weights[best]);
+    if (better) {
       best = rev;
-      best_n = endpoints[rev].size();
+      best_n = n;
     }
   }
   if (best_n > 0) {
