@@ -1,0 +1,311 @@
+// Controller: desired state in, verbs, revisions, records. The reconcile pass is in reconcile.cc.
+#include "controller/controller.h"
+
+#include <fmt/format.h>
+
+#include "strategies/verbs.h"
+
+namespace sluice::controller {
+
+using nlohmann::json;
+using strategies::Phase;
+
+const char* verb_name(Verb verb) {
+  switch (verb) {
+    case Verb::kPromote:
+      return "promote";
+    case Verb::kAbort:
+      return "abort";
+    case Verb::kRetry:
+      return "retry";
+    case Verb::kPause:
+      return "pause";
+    case Verb::kResume:
+      return "resume";
+    case Verb::kUndo:
+      return "undo";
+  }
+  return "unknown";
+}
+
+Controller::Controller(ControllerDeps deps)
+    : deps_(deps), queue_(deps.clock, deps.scheduler, [this](const std::string& key) {
+        return reconcile(key);
+      }) {
+  queue_.set_on_terminal([this](const std::string& key, const Status& status) {
+    auto it = states_.find(key);
+    if (it == states_.end()) return;
+    strategies::Transition t;
+    t.reason = "ReconcileFailed";
+    t.message = status.to_string();
+    t.revision = it->second.status.update_revision;
+    record(it->second, t, "controller", it->second.status.phase, json::object());
+    deps_.sink.flush_before_action();
+  });
+}
+
+Controller::~Controller() { *alive_ = false; }
+
+void Controller::enqueue(const std::string& rollout) { queue_.add(rollout); }
+
+manifests::RolloutSpec Controller::effective_spec(const RolloutState& state) const {
+  // A strategy change applies to the next revision: the update runs with its own strategy.
+  manifests::RolloutSpec spec = state.spec;
+  if (const RevisionRecord* rev = state.revision(state.status.update_revision)) {
+    spec.strategy = rev->spec.strategy;
+  }
+  return spec;
+}
+
+void Controller::record(RolloutState& state, const strategies::Transition& t,
+                        const std::string& actor, Phase from, const json& evidence) {
+  const bool warning = state.status.aborted || t.reason == "HookFailed" ||
+                       t.reason == "ProgressDeadlineExceeded" || t.reason == "ReconcileFailed";
+  json event = {{"id", next_event_id_++},
+                {"time", format_rfc3339(deps_.clock.now())},
+                {"rollout", state.name},
+                {"revision", t.revision ? t.revision : state.status.update_revision},
+                {"type", warning ? "Warning" : "Normal"},
+                {"from", strategies::phase_name(from)},
+                {"to", strategies::phase_name(state.status.phase)},
+                {"reason", t.reason},
+                {"message", t.message},
+                {"actor", actor},
+                {"evidence", evidence}};
+  deps_.sink.append({{"v", 1}, {"event", event}, {"state", rollout_state_to_json(state)}});
+  events_.push_back(event);
+  if (events_.size() > event_limit_) events_.erase(events_.begin());
+  if (on_event_) on_event_(event);
+}
+
+void Controller::record_state(RolloutState& state) {
+  deps_.sink.append({{"v", 1}, {"event", nullptr}, {"state", rollout_state_to_json(state)}});
+}
+
+bool Controller::within_rollback_window(const RolloutState& state,
+                                        const manifests::PodTemplate& t) const {
+  int window = state.spec.rollback_window_revisions;
+  for (auto it = state.revisions.rbegin(); it != state.revisions.rend() && window > 0; ++it) {
+    if (it->number == state.status.stable_revision || it->number == state.status.update_revision) {
+      continue;
+    }
+    --window;
+    if (it->result == "Completed" && it->spec.template_ == t) return true;
+  }
+  return false;
+}
+
+void Controller::trim_history(RolloutState& state) {
+  const size_t limit = static_cast<size_t>(std::max(state.spec.revision_history_limit, 1)) + 2;
+  while (state.revisions.size() > limit) {
+    auto victim = std::find_if(state.revisions.begin(), state.revisions.end(), [&](const auto& r) {
+      return r.number != state.status.stable_revision && r.number != state.status.update_revision &&
+             !state.status.replicas.count(r.number);
+    });
+    if (victim == state.revisions.end()) break;
+    state.revisions.erase(victim);
+  }
+}
+
+void Controller::new_revision(RolloutState& state, const manifests::RolloutSpec& spec,
+                              const std::string& commit, const std::string& author,
+                              const std::string& why, bool fast_track) {
+  const Phase from = state.status.phase;
+  if (state.status.in_progress()) {
+    for (auto& r : state.revisions) {
+      if (r.number == state.status.update_revision && r.result.empty()) {
+        r.result = "Superseded";
+        r.reason = why;
+      }
+    }
+  }
+  RevisionRecord rec;
+  rec.number = state.next_revision++;
+  rec.spec = spec;
+  rec.commit = commit;
+  rec.author = author;
+  rec.created = deps_.clock.now();
+  state.revisions.push_back(rec);
+  strategies::begin_update(state.status, rec.number, fast_track, deps_.clock.now());
+  trim_history(state);
+  strategies::Transition t;
+  t.reason = "RevisionCreated";
+  t.revision = rec.number;
+  t.message = fmt::format("revision {} (version {}) from commit {}: {}{}", rec.number,
+                          spec.template_.version, commit.substr(0, 12), why,
+                          fast_track ? "; within rollbackWindow, steps and analysis skipped" : "");
+  record(state, t, author.empty() ? "git" : author, from,
+         {{"commit", commit}, {"version", spec.template_.version}, {"fastTrack", fast_track}});
+}
+
+void Controller::apply_desired(const DesiredState& desired) {
+  // A commit with manifest errors changes nothing (the source reports the errors).
+  if (!desired.manifests.ok()) return;
+  templates_.clear();
+  for (const auto& t : desired.manifests.templates) templates_[t.templ.metadata.name] = t.templ;
+  std::set<std::string> seen;
+  for (const auto& loaded : desired.manifests.rollouts) {
+    const std::string& name = loaded.rollout.metadata.name;
+    const manifests::RolloutSpec& spec = loaded.rollout.spec;
+    seen.insert(name);
+    RolloutState& state = states_[name];
+    state.name = name;
+    const bool template_changed = !state.git_template || *state.git_template != spec.template_;
+    const bool spec_changed = !(state.spec == spec);
+    state.spec = spec;
+    if (template_changed) {
+      state.git_template = spec.template_;
+      state.commit = desired.commit;
+      const RevisionRecord* stable = state.revision(state.status.stable_revision);
+      if (stable && stable->spec.template_ == spec.template_) {
+        if (state.status.in_progress()) {
+          // Back to the stable template: the update in progress is cancelled.
+          const Phase from = state.status.phase;
+          for (auto& r : state.revisions) {
+            if (r.number == state.status.update_revision && r.result.empty()) {
+              r.result = "Superseded";
+              r.reason = fmt::format("commit {} went back to revision {}",
+                                     desired.commit.substr(0, 12), stable->number);
+            }
+          }
+          strategies::begin_update(state.status, stable->number, false, deps_.clock.now());
+          strategies::Transition t;
+          t.reason = "UpdateCancelled";
+          t.revision = stable->number;
+          t.message = fmt::format("commit {} returns to stable revision {}",
+                                  desired.commit.substr(0, 12), stable->number);
+          record(state, t, desired.author.empty() ? "git" : desired.author, from, json::object());
+        }
+      } else {
+        new_revision(state, spec, desired.commit, desired.author,
+                     desired.message.empty() ? "template changed" : desired.message,
+                     within_rollback_window(state, spec.template_));
+      }
+    } else if (spec_changed) {
+      record_state(state);
+    }
+    refresh_read_model(state);
+    enqueue(name);
+  }
+  std::vector<std::string> gone;
+  for (const auto& [name, state] : states_) {
+    if (!seen.count(name) && state.spec.prune) gone.push_back(name);
+  }
+  for (const auto& name : gone) delete_rollout(name);
+  deps_.sink.flush_before_action();
+  schedule_publish();
+}
+
+void Controller::delete_rollout(const std::string& name) {
+  json event = {{"id", next_event_id_++},
+                {"time", format_rfc3339(deps_.clock.now())},
+                {"rollout", name},
+                {"revision", 0},
+                {"type", "Normal"},
+                {"from", strategies::phase_name(states_[name].status.phase)},
+                {"to", "Deleted"},
+                {"reason", "RolloutDeleted"},
+                {"message", fmt::format("{} was removed from Git (prune)", name)},
+                {"actor", "git"},
+                {"evidence", json::object()}};
+  deps_.sink.append({{"v", 1}, {"event", event}, {"deleted", name}});
+  deps_.sink.flush_before_action();
+  events_.push_back(event);
+  if (on_event_) on_event_(event);
+  for (const auto& inst : deps_.runtime.observe(name)) {
+    runtime::RevisionSpec spec;
+    spec.rollout = name;
+    spec.revision = inst.revision;
+    if (const RevisionRecord* r = states_[name].revision(inst.revision))
+      spec.pod = r->spec.template_;
+    deps_.runtime.scale(spec, 0);
+  }
+  auto& live = live_[name];
+  for (const auto& [key, req] : live.analyses) deps_.analysis.terminate(run_name(name, key));
+  deps_.router.remove(name);
+  live_.erase(name);
+  states_.erase(name);
+  rollout_json_.erase(name);
+  history_json_.erase(name);
+  queue_.forget(name);
+}
+
+Result<json> Controller::command(const VerbRequest& request) {
+  auto it = states_.find(request.rollout);
+  if (it == states_.end()) return not_found(fmt::format("rollout {} not found", request.rollout));
+  RolloutState& state = it->second;
+  const std::string actor = request.actor.empty() ? "anonymous" : request.actor;
+  if (request.verb == Verb::kUndo) {
+    const RevisionRecord* target = nullptr;
+    if (request.revision) {
+      target = state.revision(*request.revision);
+      if (!target) {
+        return invalid_argument(
+            fmt::format("revision {} is not in the history of {} (revisionHistoryLimit {})",
+                        *request.revision, state.name, state.spec.revision_history_limit));
+      }
+    } else {
+      for (auto r = state.revisions.rbegin(); r != state.revisions.rend(); ++r) {
+        if (r->number != state.status.stable_revision && r->result == "Completed") {
+          target = &*r;
+          break;
+        }
+      }
+      if (!target) return failed_precondition("no previous stable revision to roll back to");
+    }
+    if (target->number == state.status.stable_revision && !state.status.in_progress()) {
+      return failed_precondition(fmt::format("revision {} is already stable", target->number));
+    }
+    manifests::RolloutSpec spec = state.spec;
+    spec.template_ = target->spec.template_;
+    const int64_t target_number = target->number;
+    const std::string target_commit = target->commit;
+    if (target_number == state.status.stable_revision) {
+      const Phase from = state.status.phase;
+      strategies::begin_update(state.status, target_number, false, deps_.clock.now());
+      strategies::Transition t;
+      t.reason = "UpdateCancelled";
+      t.revision = target_number;
+      t.message = fmt::format("{} rolled back to stable revision {}", actor, target_number);
+      record(state, t, actor, from, json::object());
+    } else {
+      new_revision(state, spec, target_commit, actor,
+                   fmt::format("undo to revision {} by {}", target_number, actor),
+                   within_rollback_window(state, spec.template_));
+    }
+  } else {
+    strategies::OperatorVerb verb = strategies::OperatorVerb::kPromote;
+    switch (request.verb) {
+      case Verb::kPromote:
+        verb = strategies::OperatorVerb::kPromote;
+        break;
+      case Verb::kAbort:
+        verb = strategies::OperatorVerb::kAbort;
+        break;
+      case Verb::kRetry:
+        verb = strategies::OperatorVerb::kRetry;
+        break;
+      case Verb::kPause:
+        verb = strategies::OperatorVerb::kPause;
+        break;
+      case Verb::kResume:
+        verb = strategies::OperatorVerb::kResume;
+        break;
+      case Verb::kUndo:
+        break;
+    }
+    auto out = strategies::apply_verb(effective_spec(state), state.status, verb, request.full,
+                                      actor, deps_.clock.now());
+    if (!out) return out.status();
+    const Phase from = state.status.phase;
+    state.status = out->status;
+    record(state, out->transition, actor, from, json::object());
+  }
+  deps_.sink.flush_before_action();
+  refresh_read_model(state);
+  schedule_publish();
+  enqueue(state.name);
+  return build_rollout_json(state);
+}
+
+}  // namespace sluice::controller

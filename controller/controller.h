@@ -1,0 +1,199 @@
+// The level-based reconciler. For each Rollout it observes the world (runtime instances, analysis
+// runs, what the router applied), asks the pure strategy for the desired world
+// (strategies::decide), records the decision (EventSink, flushed before acting), then makes the
+// world match: scale revisions, set roles, start/stop analyses, run hooks, apply the route table.
+//
+// Threading: every method runs on the Scheduler's thread (an Asio strand in production, the
+// SimulatedClock in tests). Outside callbacks (runtime listener, analysis listener, hook results)
+// may arrive on any thread in production; the production wiring posts them to the Scheduler
+// before calling in. Nothing here blocks or sleeps.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "controller/event_sink.h"
+#include "controller/facade.h"
+#include "controller/scheduler.h"
+#include "controller/work_queue.h"
+#include "healthcheck/analysis/analysis.h"
+#include "manifests/types.h"
+#include "runtime/runtime.h"
+#include "strategies/decision.h"
+#include "traffic/router.h"
+
+namespace sluice::controller {
+
+// What the GitOps source hands over: one commit's manifests.
+struct DesiredState {
+  std::string commit;
+  std::string author;
+  TimePoint time{};
+  std::string message;
+  manifests::ManifestSet manifests;
+};
+
+struct RevisionRecord {
+  int64_t number = 0;
+  manifests::RolloutSpec spec;  // the Rollout as it was when this revision was created
+  std::string commit;
+  std::string author;
+  TimePoint created{};
+  std::string result;  // "" (in progress) | "Completed" | "Aborted" | "Superseded"
+  std::string reason;
+};
+
+// Everything the controller keeps about one Rollout; serialisable (rollout_state_to_json).
+struct RolloutState {
+  std::string name;
+  manifests::RolloutSpec spec;                         // current desired spec from Git
+  std::string commit;                                  // the commit that last changed the spec
+  std::optional<manifests::PodTemplate> git_template;  // last template seen in Git
+  int64_t next_revision = 1;
+  std::vector<RevisionRecord> revisions;  // oldest first, bounded by revisionHistoryLimit
+  strategies::RolloutStatus status;
+  bool operator==(const RolloutState& o) const;
+  const RevisionRecord* revision(int64_t n) const;
+};
+
+nlohmann::json rollout_state_to_json(const RolloutState& s);
+Result<RolloutState> rollout_state_from_json(const nlohmann::json& j);
+
+struct ControllerDeps {
+  Clock& clock;
+  Scheduler& scheduler;
+  runtime::Runtime& runtime;
+  traffic::Router& router;
+  analysis::AnalysisRunner& analysis;
+  EventSink& sink;
+};
+
+// A read model published after changes (coalesced), handed to the facade; immutable once
+// published, so any thread may read it.
+struct ReadModel {
+  std::map<std::string, std::shared_ptr<const nlohmann::json>> rollouts;  // name -> api.md object
+  std::map<std::string, std::shared_ptr<const nlohmann::json>> history;   // name -> {"items"}
+  // (rollout, metric, phase) -> measurements taken
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> measurements;
+  uint64_t reconciles = 0;
+  double reconcile_seconds_sum = 0;
+  std::vector<std::pair<double, uint64_t>> reconcile_buckets;  // (le, cumulative count)
+};
+
+class Controller {
+ public:
+  explicit Controller(ControllerDeps deps);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Rebuilds state from a snapshot (may be null) and the records appended after it. Call before
+  // apply_desired(). Records are those produced by this class (see docs/ARCHITECTURE.md, State).
+  Status recover(const nlohmann::json* snapshot, const std::vector<nlohmann::json>& records);
+  // The whole state as one JSON value (a snapshot; also what tests compare after replay).
+  nlohmann::json snapshot() const;
+
+  // A new commit's manifests: new revisions for changed templates, specs updated in place,
+  // pruned Rollouts removed. Queues every Rollout.
+  void apply_desired(const DesiredState& desired);
+
+  // Operator verbs. kNotFound, kFailedPrecondition (wrong state, nothing changes),
+  // kInvalidArgument (undo to an unknown revision).
+  Result<nlohmann::json> command(const VerbRequest& request);
+
+  // Queues a reconcile of one rollout (runtime/analysis listeners call this, on this thread).
+  void enqueue(const std::string& rollout);
+
+  std::optional<nlohmann::json> rollout_json(const std::string& name) const;
+  const std::map<std::string, RolloutState>& states() const { return states_; }
+  const std::vector<nlohmann::json>& events() const { return events_; }
+  uint64_t last_event_id() const { return next_event_id_ - 1; }
+
+  // Called after every published change (facade snapshots) and for each new event.
+  void set_on_publish(std::function<void(std::shared_ptr<const ReadModel>)> fn) {
+    on_publish_ = std::move(fn);
+  }
+  void set_on_event(std::function<void(const nlohmann::json&)> fn) { on_event_ = std::move(fn); }
+  // Maps a commit to the directory its revision's workingDir is relative to (the lead wires the
+  // gitops checkout here; default: "").
+  void set_checkout_resolver(std::function<std::string(const std::string& commit)> fn) {
+    checkout_dir_ = std::move(fn);
+  }
+  // Publishes the read model now (normally coalesced after changes).
+  void publish_now();
+  // Bound on events kept in memory for the read model (the journal keeps all).
+  void set_event_limit(size_t n) { event_limit_ = n; }
+
+  WorkQueue& queue() { return queue_; }
+
+ private:
+  ReconcileResult reconcile(const std::string& name);
+  strategies::Observed observe(const RolloutState& state);
+  void record(RolloutState& state, const strategies::Transition& t, const std::string& actor,
+              strategies::Phase from, const nlohmann::json& evidence);
+  void record_state(RolloutState& state);
+  void act(RolloutState& state, const strategies::Decision& d,
+           const strategies::Observed& observed);
+  Status route(RolloutState& state, const strategies::Decision& d);
+  manifests::RolloutSpec effective_spec(const RolloutState& state) const;
+  void refresh_read_model(const RolloutState& state);
+  void delete_rollout(const std::string& name);
+  nlohmann::json evidence_for(const RolloutState& state, const strategies::Transition& t) const;
+  void new_revision(RolloutState& state, const manifests::RolloutSpec& spec,
+                    const std::string& commit, const std::string& author, const std::string& why,
+                    bool fast_track);
+  bool within_rollback_window(const RolloutState& state, const manifests::PodTemplate& t) const;
+  void trim_history(RolloutState& state);
+  void schedule_publish();
+  nlohmann::json build_rollout_json(const RolloutState& state) const;
+  nlohmann::json build_history_json(const RolloutState& state) const;
+  std::string run_name(const std::string& rollout, const std::string& key) const {
+    return rollout + "-" + key;
+  }
+
+  ControllerDeps deps_;
+  WorkQueue queue_;
+  std::map<std::string, RolloutState> states_;
+  std::map<std::string, manifests::AnalysisTemplate> templates_;
+  std::vector<nlohmann::json> events_;
+  size_t event_limit_ = 10'000;
+  uint64_t next_event_id_ = 1;
+
+  // In-memory observations (not persisted: rebuilt by the next reconcile).
+  struct Runtime {
+    std::map<int64_t, int> weights;  // last route weights applied successfully
+    std::optional<traffic::RouteTable> table;
+    std::map<std::string, strategies::AnalysisRequest> analyses;  // key -> running request
+    std::set<std::string> hooks_started;
+    std::map<int64_t, std::string> roles;
+    std::map<int64_t, int> scaled;
+    std::vector<std::string> shown_runs;  // run names shown in analysisRuns (newest last)
+    std::vector<runtime::InstanceStatus> instances;
+  };
+  std::map<std::string, Runtime> live_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  std::function<void(std::shared_ptr<const ReadModel>)> on_publish_;
+  std::function<void(const nlohmann::json&)> on_event_;
+  std::function<std::string(const std::string&)> checkout_dir_;
+  std::map<std::string, std::shared_ptr<const nlohmann::json>> rollout_json_;
+  std::map<std::string, std::shared_ptr<const nlohmann::json>> history_json_;
+  bool publish_pending_ = false;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> measurements_;
+  std::map<std::string, std::map<std::string, uint64_t>> measured_;  // run -> metric/phase -> n
+  uint64_t reconciles_ = 0;
+  double reconcile_seconds_sum_ = 0;
+  std::map<double, uint64_t> reconcile_buckets_;
+};
+
+}  // namespace sluice::controller

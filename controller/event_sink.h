@@ -1,0 +1,51 @@
+// What the controller needs from persistence. Every state change is one JSON record, appended
+// before the controller acts on it; flush_before_action() makes the appended records durable
+// (the journal fsyncs) before any outside effect (scale, route, hook, analysis) happens.
+//
+// The production adapter writes records to controller/journal.h (Journal::append(payload),
+// sync()); recovery hands the records back to Controller::recover(). Threading: called on the
+// controller thread only.
+#pragma once
+
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice::controller {
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void append(const nlohmann::json& record) = 0;
+  virtual void flush_before_action() = 0;
+};
+
+// Keeps records in memory (tests, simulation: the "disk" that survives a simulated crash).
+class MemoryEventSink final : public EventSink {
+ public:
+  void append(const nlohmann::json& record) override { records_.push_back(record); }
+  void flush_before_action() override { durable_ = records_.size(); }
+  const std::vector<nlohmann::json>& records() const { return records_; }
+  // Records made durable by the last flush (what a crash leaves behind).
+  std::vector<nlohmann::json> durable() const {
+    return {records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(durable_)};
+  }
+  void truncate_to_durable() { records_.resize(durable_); }
+
+ private:
+  std::vector<nlohmann::json> records_;
+  size_t durable_ = 0;
+};
+
+// Discards records (benchmarks).
+class NullEventSink final : public EventSink {
+ public:
+  void append(const nlohmann::json&) override { ++appended_; }
+  void flush_before_action() override {}
+  size_t appended() const { return appended_; }
+
+ private:
+  size_t appended_ = 0;
+};
+
+}  // namespace sluice::controller

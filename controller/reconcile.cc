@@ -1,0 +1,554 @@
+// One reconcile pass: observe -> decide -> record (flushed) -> act -> route; and the read model.
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "controller/controller.h"
+#include "strategies/verbs.h"
+
+namespace sluice::controller {
+
+using nlohmann::json;
+namespace an = analysis;
+
+namespace {
+
+strategies::Verdict verdict_of(an::AnalysisPhase phase) {
+  switch (phase) {
+    case an::AnalysisPhase::kSuccessful:
+      return strategies::Verdict::kSuccessful;
+    case an::AnalysisPhase::kFailed:
+      return strategies::Verdict::kFailed;
+    case an::AnalysisPhase::kInconclusive:
+      return strategies::Verdict::kInconclusive;
+    case an::AnalysisPhase::kError:
+      return strategies::Verdict::kError;
+    default:
+      return strategies::Verdict::kRunning;
+  }
+}
+
+// Local names (healthcheck owns analysis::phase_name/to_json; these keep the controller's JSON
+// independent of that library's build).
+const char* analysis_phase(an::AnalysisPhase phase) {
+  switch (phase) {
+    case an::AnalysisPhase::kPending:
+      return "Pending";
+    case an::AnalysisPhase::kRunning:
+      return "Running";
+    case an::AnalysisPhase::kSuccessful:
+      return "Successful";
+    case an::AnalysisPhase::kFailed:
+      return "Failed";
+    case an::AnalysisPhase::kInconclusive:
+      return "Inconclusive";
+    case an::AnalysisPhase::kError:
+      return "Error";
+  }
+  return "Unknown";
+}
+
+json run_json(const an::AnalysisRunStatus& run) {
+  json metrics = json::array();
+  for (const auto& m : run.metrics) {
+    json measurements = json::array();
+    for (const auto& x : m.measurements) {
+      json value = x.value ? json(*x.value) : (x.values.empty() ? json(nullptr) : json(x.values));
+      measurements.push_back({{"value", value},
+                              {"phase", analysis_phase(x.phase)},
+                              {"at", format_rfc3339(x.finished_at)},
+                              {"query", x.query},
+                              {"message", x.message}});
+    }
+    metrics.push_back({{"name", m.name},
+                       {"phase", analysis_phase(m.phase)},
+                       {"message", m.message},
+                       {"measurements", measurements}});
+  }
+  return {{"name", run.name},
+          {"phase", analysis_phase(run.phase)},
+          {"message", run.message},
+          {"metrics", metrics}};
+}
+
+json instance_json(const runtime::InstanceStatus& i) {
+  json exit = nullptr;
+  if (i.last_exit) {
+    exit = {{"exitCode", i.last_exit->exit_code ? json(*i.last_exit->exit_code) : json(nullptr)},
+            {"signal", i.last_exit->signal ? json(*i.last_exit->signal) : json(nullptr)},
+            {"description", i.last_exit->description}};
+  }
+  return {{"id", i.id},
+          {"revision", i.revision},
+          {"ready", i.ready},
+          {"restarts", i.restarts},
+          {"crashLoop", i.crash_loop},
+          {"lastExit", exit},
+          {"lastError", i.last_error}};
+}
+
+runtime::InstanceRole role_of(const std::string& role) {
+  if (role == "stable") return runtime::InstanceRole::kStable;
+  if (role == "preview") return runtime::InstanceRole::kPreview;
+  return runtime::InstanceRole::kCanary;
+}
+
+}  // namespace
+
+strategies::Observed Controller::observe(const RolloutState& state) {
+  strategies::Observed obs;
+  Runtime& live = live_[state.name];
+  live.instances = deps_.runtime.observe(state.name);
+  for (const auto& inst : live.instances) {
+    if (inst.terminating) continue;
+    auto& rev = obs.revisions[inst.revision];
+    rev.instances += 1;
+    if (inst.ready) rev.ready += 1;
+    if (inst.crash_loop && !rev.crash_loop) {
+      rev.crash_loop = true;
+      rev.failure = fmt::format("instance {}: {}", inst.id,
+                                inst.last_exit ? inst.last_exit->description : inst.last_error);
+    }
+  }
+  for (auto& [number, rev] : obs.revisions) {
+    if (const RevisionRecord* r = state.revision(number)) {
+      rev.has_activate_hook = r->spec.template_.lifecycle.activate.has_value();
+      rev.has_deactivate_hook = r->spec.template_.lifecycle.deactivate.has_value();
+    }
+  }
+  for (const auto& [key, request] : live.analyses) {
+    const std::string name = run_name(state.name, key);
+    auto status = deps_.analysis.status(name);
+    if (!status) continue;
+    obs.analyses[key] = {verdict_of(status->phase), status->message};
+    for (const auto& m : status->metrics) {
+      std::map<std::string, uint64_t> counts;
+      for (const auto& x : m.measurements) counts[analysis_phase(x.phase)] += 1;
+      for (const auto& [phase, n] : counts) {
+        uint64_t& seen = measured_[name][m.name + "/" + phase];
+        if (n > seen) {
+          measurements_[{state.name, m.name, phase}] += n - seen;
+          seen = n;
+        }
+      }
+    }
+  }
+  // Requests whose templates are missing were never started: report them as errors (data).
+  obs.applied_weights = live.weights;
+  if (live.table && !live.table->header_routes.empty()) {
+    manifests::SetHeaderRoute hr;
+    hr.name = live.table->header_routes[0].name;
+    hr.match = live.table->header_routes[0].match;
+    obs.applied_header_route = hr;
+  }
+  return obs;
+}
+
+json Controller::evidence_for(const RolloutState& state, const strategies::Transition& t) const {
+  json evidence = json::object();
+  if (!t.analysis_key.empty()) {
+    if (auto status = deps_.analysis.status(run_name(state.name, t.analysis_key))) {
+      evidence["analysisRun"] = run_json(*status);
+    } else {
+      evidence["analysisRun"] = {{"name", run_name(state.name, t.analysis_key)}};
+    }
+  }
+  if (t.instances_of != 0) {
+    json instances = json::array();
+    auto it = live_.find(state.name);
+    if (it != live_.end()) {
+      for (const auto& inst : it->second.instances) {
+        if (inst.revision == t.instances_of) instances.push_back(instance_json(inst));
+      }
+    }
+    evidence["instances"] = instances;
+  }
+  return evidence;
+}
+
+ReconcileResult Controller::reconcile(const std::string& name) {
+  auto it = states_.find(name);
+  if (it == states_.end()) return {};
+  const auto started = std::chrono::steady_clock::now();  // metric only, never a decision input
+  RolloutState& state = it->second;
+  const strategies::Observed observed = observe(state);
+  const strategies::Decision d =
+      strategies::decide(effective_spec(state), state.status, observed, deps_.clock.now());
+  const bool changed = !(d.status == state.status);
+  strategies::Phase from = state.status.phase;
+  state.status = d.status;
+  for (const auto& t : d.transitions) {
+    for (auto& r : state.revisions) {
+      if (r.number != t.revision) continue;
+      if (t.reason == "RolloutCompleted") {
+        r.result = "Completed";
+        r.reason = t.message;
+      } else if (state.status.aborted && r.number == state.status.update_revision &&
+                 r.result.empty()) {
+        r.result = "Aborted";
+        r.reason = t.message;
+      }
+    }
+    record(state, t, "controller", from, evidence_for(state, t));
+    from = state.status.phase;
+  }
+  if (changed && d.transitions.empty()) record_state(state);
+  if (changed || !d.transitions.empty()) deps_.sink.flush_before_action();
+
+  act(state, d, observed);
+  const Status routed = route(state, d);
+  refresh_read_model(state);
+  schedule_publish();
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  reconciles_ += 1;
+  reconcile_seconds_sum_ += seconds;
+  for (double le : {0.0001, 0.001, 0.01, 0.1, 1.0}) {
+    if (seconds <= le) reconcile_buckets_[le] += 1;
+  }
+  ReconcileResult result;
+  result.requeue_after = d.requeue_after;
+  if (!routed.is_ok()) result.status = routed;
+  return result;
+}
+
+void Controller::act(RolloutState& state, const strategies::Decision& d,
+                     const strategies::Observed& observed) {
+  Runtime& live = live_[state.name];
+  auto spec_for = [&](int64_t revision) {
+    runtime::RevisionSpec spec;
+    spec.rollout = state.name;
+    spec.revision = revision;
+    const RevisionRecord* r = state.revision(revision);
+    spec.pod = r ? r->spec.template_ : state.spec.template_;
+    spec.commit = r ? r->commit : state.commit;
+    spec.checkout_dir = checkout_dir_ ? checkout_dir_(spec.commit) : "";
+    auto role = d.roles.find(revision);
+    spec.role = role_of(role == d.roles.end() ? "canary" : role->second);
+    return spec;
+  };
+  // Scale: every revision in the decision, and to zero every other revision that has instances.
+  std::set<int64_t> revisions;
+  for (const auto& [rev, n] : d.replicas) revisions.insert(rev);
+  for (const auto& [rev, o] : observed.revisions) revisions.insert(rev);
+  for (const auto& [rev, n] : live.scaled) revisions.insert(rev);
+  for (int64_t rev : revisions) {
+    auto want = d.replicas.find(rev);
+    const int n = want == d.replicas.end() ? 0 : want->second;
+    auto had = live.scaled.find(rev);
+    const bool known = had != live.scaled.end();
+    if (known && had->second == n && n > 0 && observed.revision(rev).instances == n) continue;
+    if (n == 0 && observed.revision(rev).instances == 0 && known && had->second == 0) continue;
+    deps_.runtime.scale(spec_for(rev), n);
+    live.scaled[rev] = n;
+  }
+  std::erase_if(live.scaled, [&](const auto& kv) {
+    return kv.second == 0 && observed.revision(kv.first).instances == 0;
+  });
+  for (const auto& [rev, role] : d.roles) {
+    auto had = live.roles.find(rev);
+    if (had != live.roles.end() && had->second == role) continue;
+    deps_.runtime.set_role(state.name, rev, role_of(role));
+    live.roles[rev] = role;
+  }
+  // Analyses: start what should run, stop what should not.
+  std::set<std::string> wanted;
+  for (const auto& req : d.analyses) {
+    wanted.insert(req.key);
+    if (live.analyses.count(req.key)) continue;
+    an::AnalysisRunSpec spec;
+    spec.name = run_name(state.name, req.key);
+    spec.rollout = state.name;
+    spec.stable_revision = req.stable_revision;
+    spec.canary_revision = req.revision;
+    if (const RevisionRecord* r = state.revision(req.stable_revision)) {
+      spec.stable_version = r->spec.template_.version;
+    }
+    if (const RevisionRecord* r = state.revision(req.revision)) {
+      spec.canary_version = r->spec.template_.version;
+    }
+    for (const auto& ref : req.analysis.templates) {
+      auto t = templates_.find(ref.template_name);
+      if (t != templates_.end()) spec.templates.push_back(t->second);
+    }
+    spec.args = req.analysis.args;
+    spec.background = req.kind == strategies::AnalysisKind::kBackground;
+    deps_.analysis.start(spec);
+    live.analyses[req.key] = req;
+    live.shown_runs.push_back(spec.name);
+    if (live.shown_runs.size() > 8) live.shown_runs.erase(live.shown_runs.begin());
+  }
+  for (auto a = live.analyses.begin(); a != live.analyses.end();) {
+    if (wanted.count(a->first)) {
+      ++a;
+      continue;
+    }
+    deps_.analysis.terminate(run_name(state.name, a->first));
+    a = live.analyses.erase(a);
+  }
+  // Hooks: each key runs once; the outcome comes back through the scheduler into status.
+  for (const auto& hook : d.hooks) {
+    if (state.status.hooks.count(hook.key) || live.hooks_started.count(hook.key)) continue;
+    live.hooks_started.insert(hook.key);
+    const runtime::HookKind kind = hook.action == strategies::HookAction::kActivate
+                                       ? runtime::HookKind::kActivate
+                                       : runtime::HookKind::kDeactivate;
+    std::weak_ptr<bool> alive = alive_;
+    const std::string rollout = state.name;
+    const std::string key = hook.key;
+    deps_.runtime.run_hook(
+        state.name, hook.revision, kind,
+        [this, alive, scheduler = &deps_.scheduler, rollout,
+         key](std::vector<runtime::HookResult> results) {
+          // The controller may be gone (restart); the scheduler outlives it. Only the posted
+          // callback, on the controller thread, may look at `this`, after checking `alive`.
+          if (alive.expired()) return;
+          scheduler->post([this, alive, rollout, key, results = std::move(results)] {
+            if (alive.expired() || !*alive.lock()) return;
+            auto it = states_.find(rollout);
+            if (it == states_.end()) return;
+            strategies::HookOutcome outcome{true, ""};
+            for (const auto& r : results) {
+              if (!r.ok) {
+                outcome.ok = false;
+                outcome.message += fmt::format("{}: {}; ", r.instance_id, r.message);
+              }
+            }
+            if (outcome.ok) outcome.message = fmt::format("{} instance(s) ok", results.size());
+            it->second.status.hooks[key] = outcome;
+            live_[rollout].hooks_started.erase(key);
+            record_state(it->second);
+            deps_.sink.flush_before_action();
+            enqueue(rollout);
+          });
+        });
+  }
+}
+
+Status Controller::route(RolloutState& state, const strategies::Decision& d) {
+  Runtime& live = live_[state.name];
+  const std::string listen = state.spec.service ? state.spec.service->listen : "";
+  std::string preview_listen;
+  std::optional<manifests::HaproxyRouting> haproxy;
+  const manifests::RolloutSpec spec = effective_spec(state);
+  if (const auto* bg = std::get_if<manifests::BlueGreenStrategy>(&spec.strategy)) {
+    if (bg->preview) preview_listen = bg->preview->listen;
+  }
+  if (const auto* c = std::get_if<manifests::CanaryStrategy>(&spec.strategy)) {
+    if (c->traffic_routing) haproxy = c->traffic_routing->haproxy;
+  }
+  const std::string target_port = state.spec.service ? state.spec.service->target_port : "http";
+  traffic::RouteTable table;
+  table.rollout = state.name;
+  table.listen = listen;
+  table.preview_listen = preview_listen;
+  table.haproxy = haproxy;
+  std::map<int64_t, std::vector<traffic::Endpoint>> endpoints;
+  for (const auto& inst : live.instances) {
+    if (!inst.ready || inst.terminating) continue;
+    int port = 0;
+    if (auto p = inst.ports.find(target_port); p != inst.ports.end()) {
+      port = p->second;
+    } else if (!inst.ports.empty()) {
+      port = inst.ports.begin()->second;
+    }
+    endpoints[inst.revision].push_back({inst.id, "127.0.0.1", port});
+  }
+  // Safety net: no weight on a revision without a ready endpoint while any listed revision (one
+  // with weight or instances) has one; the weight moves to the revision with most endpoints.
+  std::map<int64_t, int> weights = d.weights;
+  int64_t best = 0;
+  size_t best_n = 0;
+  std::set<int64_t> candidates;
+  for (const auto& [rev, w] : weights) candidates.insert(rev);
+  for (const auto& [rev, n] : d.replicas) candidates.insert(rev);
+  for (int64_t rev : candidates) {
+    const size_t n = endpoints[rev].size();
+    const bool better = n > best_n || (n == best_n && n > 0 && weights[rev] > weights[best]);
+    if (better) {
+      best = rev;
+      best_n = n;
+    }
+  }
+  if (best_n > 0) {
+    for (auto& [rev, w] : weights) {
+      if (rev != best && w > 0 && endpoints[rev].empty()) {
+        weights[best] += w;
+        w = 0;
+      }
+    }
+  }
+  std::erase_if(weights, [](const auto& kv) { return kv.second == 0; });
+  if (weights.empty() && !d.weights.empty()) weights = d.weights;
+  std::set<int64_t> listed;
+  for (const auto& [rev, w] : weights) listed.insert(rev);
+  for (const auto& [rev, n] : d.replicas) listed.insert(rev);
+  for (int64_t rev : listed) {
+    traffic::RevisionRoute r;
+    r.revision = rev;
+    const RevisionRecord* rec = state.revision(rev);
+    r.version = rec ? rec->spec.template_.version : "";
+    auto role = d.roles.find(rev);
+    r.role = role == d.roles.end() ? "canary" : role->second;
+    auto w = weights.find(rev);
+    r.weight_percent = w == weights.end() ? 0 : w->second;
+    r.ready_endpoints = endpoints[rev];
+    table.revisions.push_back(std::move(r));
+  }
+  if (d.preview_revision) table.preview_revision = d.preview_revision;
+  if (d.header_route) {
+    table.header_routes.push_back(
+        {d.header_route->name, d.header_route->match, state.status.update_revision});
+  }
+  if (listen.empty() && preview_listen.empty() && !haproxy) {
+    // No front door (a pure consumer): the split is the split of instances; nothing to apply.
+    live.weights = weights;
+    live.table = table;
+    return Status::ok();
+  }
+  if (live.table && *live.table == table) return Status::ok();
+  Status applied = deps_.router.apply(table);
+  if (!applied.is_ok()) {
+    return unavailable(fmt::format("router did not apply the route table: {}", applied.message()));
+  }
+  const bool weights_changed = live.weights != weights;
+  live.table = table;
+  live.weights = weights;
+  // The strategy may be waiting for exactly these weights.
+  if (weights_changed || d.header_route) queue_.add(state.name);
+  return Status::ok();
+}
+
+json Controller::build_rollout_json(const RolloutState& state) const {
+  const auto& s = state.status;
+  auto live_it = live_.find(state.name);
+  const Runtime* live = live_it == live_.end() ? nullptr : &live_it->second;
+  auto ready_of = [&](int64_t rev) {
+    int n = 0;
+    if (live) {
+      for (const auto& i : live->instances) {
+        if (i.revision == rev && i.ready && !i.terminating) ++n;
+      }
+    }
+    return n;
+  };
+  auto replicas_of = [&](int64_t rev) {
+    auto it = s.replicas.find(rev);
+    return it == s.replicas.end() ? 0 : it->second;
+  };
+  auto version_of = [&](int64_t rev) -> std::string {
+    const RevisionRecord* r = state.revision(rev);
+    return r ? r->spec.template_.version : "";
+  };
+  const RevisionRecord* desired = state.revision(s.update_revision);
+  json stable = nullptr;
+  if (s.stable_revision != 0) {
+    stable = {{"revision", s.stable_revision},
+              {"version", version_of(s.stable_revision)},
+              {"replicas", replicas_of(s.stable_revision)},
+              {"ready", ready_of(s.stable_revision)}};
+  }
+  json canary = nullptr;
+  if (s.in_progress()) {
+    canary = {{"revision", s.update_revision},
+              {"version", version_of(s.update_revision)},
+              {"replicas", replicas_of(s.update_revision)},
+              {"ready", ready_of(s.update_revision)}};
+  }
+  int stable_weight = 100;
+  int canary_weight = 0;
+  if (live && !live->weights.empty()) {
+    stable_weight = 0;
+    for (const auto& [rev, w] : live->weights) {
+      if (rev == s.update_revision && s.in_progress()) {
+        canary_weight += w;
+      } else if (rev == s.stable_revision) {
+        stable_weight += w;
+      }
+    }
+    if (stable_weight + canary_weight != 100) stable_weight = 100 - canary_weight;
+  }
+  json runs = json::array();
+  if (live) {
+    for (const auto& name : live->shown_runs) {
+      if (auto st = deps_.analysis.status(name)) runs.push_back(run_json(*st));
+    }
+  }
+  const std::string phase =
+      s.update_revision == 0 ? "Progressing" : strategies::phase_name(s.phase);
+  return {{"name", state.name},
+          {"phase", phase},
+          {"aborted", s.aborted},
+          {"message", s.message},
+          {"strategy", manifests::strategy_kind_name(manifests::strategy_kind(
+                           desired ? desired->spec.strategy : state.spec.strategy))},
+          {"desired",
+           {{"revision", s.update_revision},
+            {"version", desired ? desired->spec.template_.version : state.spec.template_.version},
+            {"commit", desired ? desired->commit : state.commit}}},
+          {"stable", stable},
+          {"canary", canary},
+          {"weights", {{"stable", stable_weight}, {"canary", canary_weight}}},
+          {"currentStepIndex", s.current_step_index},
+          {"paused", s.operator_paused || state.spec.paused},
+          {"analysisRuns", runs}};
+}
+
+json Controller::build_history_json(const RolloutState& state) const {
+  json items = json::array();
+  for (auto r = state.revisions.rbegin(); r != state.revisions.rend(); ++r) {
+    std::string result = r->result;
+    if (result.empty()) {
+      result = r->number == state.status.stable_revision   ? "Completed"
+               : r->number == state.status.update_revision ? "Progressing"
+                                                           : "";
+    }
+    items.push_back({{"revision", r->number},
+                     {"version", r->spec.template_.version},
+                     {"commit", r->commit},
+                     {"author", r->author},
+                     {"createdAt", format_rfc3339(r->created)},
+                     {"result", result},
+                     {"reason", r->reason},
+                     {"stable", r->number == state.status.stable_revision}});
+  }
+  return {{"items", items}};
+}
+
+std::optional<json> Controller::rollout_json(const std::string& name) const {
+  auto it = states_.find(name);
+  if (it == states_.end()) return std::nullopt;
+  return build_rollout_json(it->second);
+}
+
+void Controller::refresh_read_model(const RolloutState& state) {
+  rollout_json_[state.name] = std::make_shared<const json>(build_rollout_json(state));
+  history_json_[state.name] = std::make_shared<const json>(build_history_json(state));
+}
+
+void Controller::schedule_publish() {
+  if (publish_pending_ || !on_publish_) return;
+  publish_pending_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  deps_.scheduler.post([this, alive] {
+    if (alive.expired() || !*alive.lock()) return;
+    publish_now();
+  });
+}
+
+void Controller::publish_now() {
+  publish_pending_ = false;
+  if (!on_publish_) return;
+  auto model = std::make_shared<ReadModel>();
+  model->rollouts = rollout_json_;
+  model->history = history_json_;
+  model->measurements = measurements_;
+  model->reconciles = reconciles_;
+  model->reconcile_seconds_sum = reconcile_seconds_sum_;
+  for (const auto& [le, n] : reconcile_buckets_) model->reconcile_buckets.emplace_back(le, n);
+  on_publish_(std::move(model));
+}
+
+}  // namespace sluice::controller

@@ -1,0 +1,257 @@
+// decide(): the parts common to every strategy (first revision, steady state, aborts by crash loop
+// and deadline, operator pause, delayed scale-downs, progress tracking). The strategy-specific
+// step logic lives in rolling.cc, canary.cc and blue_green.cc.
+#include <algorithm>
+
+#include "strategies/strategy_context.h"
+
+namespace sluice::strategies {
+namespace detail {
+
+bool ensure_active(Context& c, int64_t target) {
+  RolloutStatus& s = c.status;
+  if (s.switch_stage == 0 && s.active_revision == target) return true;
+  if (s.switch_stage == 0 || s.switch_to != target) {
+    s.switch_seq += 1;
+    s.switch_stage = 1;
+    s.switch_from = s.active_revision;
+    s.switch_to = target;
+  }
+  if (s.switch_stage == 1) {
+    const int64_t from = s.switch_from;
+    const RevisionObservation& obs = c.observed.revision(from);
+    if (from != 0 && from != target && obs.has_deactivate_hook && obs.instances > 0) {
+      const std::string k = fmt::format("sw{}.deactivate.r{}", s.switch_seq, from);
+      auto it = s.hooks.find(k);
+      if (it == s.hooks.end()) {
+        c.decision.hooks.push_back({k, from, HookAction::kDeactivate});
+        return false;
+      }
+      if (!it->second.ok) {
+        c.transition(
+            "HookFailed",
+            fmt::format("deactivate hook on revision {} failed: {}", from, it->second.message),
+            from, {}, from);
+      }
+    }
+    s.switch_stage = 2;
+    s.active_revision = target;
+    c.transition("ActiveSwitched", fmt::format("revision {} is now active (was {})", target, from),
+                 target);
+  }
+  const RevisionObservation& obs = c.observed.revision(target);
+  if (obs.has_activate_hook && obs.instances > 0) {
+    const std::string k = fmt::format("sw{}.activate.r{}", s.switch_seq, target);
+    auto it = s.hooks.find(k);
+    if (it == s.hooks.end()) {
+      c.decision.hooks.push_back({k, target, HookAction::kActivate});
+      return false;
+    }
+    if (!it->second.ok) {
+      c.transition(
+          "HookFailed",
+          fmt::format("activate hook on revision {} failed: {}", target, it->second.message),
+          target, {}, target);
+    }
+  }
+  s.switch_stage = 0;
+  // Hook outcomes of finished switches are no longer needed.
+  std::erase_if(s.hooks, [&](const auto& kv) {
+    return kv.first.rfind(fmt::format("sw{}.", s.switch_seq), 0) != 0;
+  });
+  return true;
+}
+
+namespace {
+
+bool is_blue_green(const manifests::RolloutSpec& spec) {
+  return std::holds_alternative<manifests::BlueGreenStrategy>(spec.strategy);
+}
+
+void first_revision(Context& c) {
+  const int64_t rev = c.update();
+  const int want = c.replicas();
+  c.decision.replicas[rev] = want;
+  c.decision.weights[rev] = 100;
+  const int ready = c.ready(rev);
+  const RevisionObservation& obs = c.observed.revision(rev);
+  if (ready >= want) {
+    if (is_blue_green(c.spec) && !ensure_active(c, rev)) {
+      c.progressing(fmt::format("activating revision {}", rev));
+      return;
+    }
+    c.status.active_revision = rev;
+    c.complete(fmt::format("revision {} is stable: {}/{} ready", rev, ready, want));
+    return;
+  }
+  if (obs.crash_loop) {
+    // Nothing to roll back to: report, keep trying.
+    c.status.phase = Phase::kDegraded;
+    c.status.message = fmt::format("revision {} is crash-looping: {}", rev, obs.failure);
+    return;
+  }
+  c.progressing(fmt::format("waiting for revision {}: {}/{} ready", rev, ready, want));
+}
+
+void steady(Context& c) {
+  const int64_t rev = c.stable();
+  const int want = c.replicas();
+  c.decision.replicas[rev] = want;
+  c.decision.weights[rev] = 100;
+  if (is_blue_green(c.spec) && !ensure_active(c, rev)) {
+    c.progressing(fmt::format("activating revision {}", rev));
+    return;
+  }
+  const int ready = c.ready(rev);
+  if (ready >= want) {
+    c.status.phase = Phase::kHealthy;
+    c.status.message = fmt::format("revision {} is stable: {}/{} ready", rev, ready, want);
+  } else {
+    c.progressing(fmt::format("revision {}: {}/{} ready", rev, ready, want));
+  }
+}
+
+void apply_scale_downs(Context& c) {
+  std::vector<PendingScaleDown> keep;
+  for (const auto& d : c.status.scale_downs) {
+    if (c.decision.replicas.count(d.revision)) continue;  // the strategy decided about it
+    if (c.now < d.at) {
+      const int n = c.desired(d.revision);
+      if (n > 0) {
+        c.decision.replicas[d.revision] = n;
+        c.decision.requeue(d.at - c.now);
+        keep.push_back(d);
+      }
+    }
+  }
+  c.status.scale_downs = std::move(keep);
+}
+
+void check_deadline(Context& c, Phase previous_phase) {
+  RolloutStatus& s = c.status;
+  const int seconds = c.spec.progress_deadline_seconds;
+  if (seconds <= 0 || previous_phase == Phase::kPaused || c.hold) return;
+  const TimePoint deadline = s.progress_at + Duration(int64_t{seconds} * 1000);
+  if (c.now < deadline) {
+    c.decision.requeue(deadline - c.now);
+    return;
+  }
+  const std::string message =
+      fmt::format("ProgressDeadlineExceeded: revision {} made no progress for {}s (ready {}/{})",
+                  c.update(), seconds, c.ready(c.update()), c.replicas());
+  if (c.spec.progress_deadline_abort) {
+    c.abort("ProgressDeadlineExceeded", message, {}, c.update());
+  } else if (!s.deadline_exceeded) {
+    s.deadline_exceeded = true;
+    c.transition("ProgressDeadlineExceeded", message, c.update(), {}, c.update());
+  }
+}
+
+void assign_roles(Context& c) {
+  const bool bg = is_blue_green(c.spec);
+  for (const auto& [rev, n] : c.decision.replicas) {
+    if (bg) {
+      c.decision.roles[rev] = rev == c.status.active_revision ? "stable" : "preview";
+    } else {
+      c.decision.roles[rev] = rev == c.status.stable_revision ? "stable" : "canary";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+Decision decide(const manifests::RolloutSpec& spec, const RolloutStatus& status,
+                const Observed& observed, TimePoint now) {
+  Decision d;
+  d.status = status;
+  detail::Context c{spec, observed, now, d, d.status};
+  RolloutStatus& s = d.status;
+  if (s.update_revision == 0) return d;
+
+  if (s.stable_revision == 0) {
+    detail::first_revision(c);
+  } else if (!s.in_progress()) {
+    detail::steady(c);
+  } else {
+    const RevisionObservation& update_obs = observed.revision(s.update_revision);
+    c.hold = s.operator_paused || spec.paused;
+    if (!s.aborted && update_obs.crash_loop) {
+      c.abort(
+          "CrashLoop",
+          fmt::format("revision {} is crash-looping: {}", s.update_revision, update_obs.failure),
+          {}, s.update_revision);
+    }
+    if (!s.aborted) detail::check_deadline(c, status.phase);
+    if (!s.aborted) {
+      std::visit(
+          [&](const auto& strategy) {
+            using T = std::decay_t<decltype(strategy)>;
+            if constexpr (std::is_same_v<T, manifests::RollingUpdateStrategy>) {
+              detail::decide_rolling(c);
+            } else if constexpr (std::is_same_v<T, manifests::CanaryStrategy>) {
+              detail::decide_canary(c);
+            } else {
+              detail::decide_blue_green(c);
+            }
+          },
+          spec.strategy);
+    }
+    // A strategy may abort (analysis); the aborted levels then apply in the same pass.
+    if (s.aborted) {
+      d.replicas.clear();
+      d.weights.clear();
+      d.analyses.clear();
+      d.hooks.clear();
+      d.header_route.reset();
+      d.preview_revision.reset();
+      std::visit(
+          [&](const auto& strategy) {
+            using T = std::decay_t<decltype(strategy)>;
+            if constexpr (std::is_same_v<T, manifests::RollingUpdateStrategy>) {
+              detail::aborted_rolling(c);
+            } else if constexpr (std::is_same_v<T, manifests::CanaryStrategy>) {
+              if (strategy.traffic_routing) {
+                detail::aborted_canary(c);
+              } else {
+                detail::aborted_rolling(c);
+              }
+            } else {
+              detail::aborted_blue_green(c);
+            }
+          },
+          spec.strategy);
+      s.phase = Phase::kDegraded;
+    } else if (s.in_progress()) {
+      if (c.hold) {
+        s.phase = Phase::kPaused;
+        s.message = s.operator_paused ? "paused by an operator; resume to continue"
+                                      : "paused by spec.paused";
+      } else if (s.deadline_exceeded && s.phase == Phase::kProgressing) {
+        s.phase = Phase::kDegraded;
+        s.message = fmt::format(
+            "ProgressDeadlineExceeded: revision {} made no progress for {}s (ready {}/{})",
+            s.update_revision, spec.progress_deadline_seconds, c.ready(s.update_revision),
+            c.replicas());
+      }
+    }
+  }
+  detail::apply_scale_downs(c);
+  std::erase_if(d.replicas, [](const auto& kv) { return kv.second <= 0; });
+  detail::assign_roles(c);
+
+  // Progress: a change of step, stage or scale, or more ready instances of the update.
+  const int update_ready = observed.ready(s.update_revision);
+  const std::map<int64_t, int>& nonzero = d.replicas;
+  if (s.current_step_index != status.current_step_index || s.promoted != status.promoted ||
+      s.switch_stage != status.switch_stage || s.stable_revision != status.stable_revision ||
+      nonzero != status.replicas || update_ready > status.update_ready_seen) {
+    s.progress_at = now;
+    s.deadline_exceeded = false;
+  }
+  s.update_ready_seen = update_ready;
+  s.replicas = d.replicas;
+  return d;
+}
+
+}  // namespace sluice::strategies

@@ -1,0 +1,100 @@
+// Internal to strategies/: the state one decide() pass works on, shared by the per-strategy files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "strategies/decision.h"
+#include "strategies/replica_math.h"
+#include "strategies/verbs.h"
+
+namespace sluice::strategies::detail {
+
+struct Context {
+  const manifests::RolloutSpec& spec;
+  const Observed& observed;
+  TimePoint now;
+  Decision& decision;
+  RolloutStatus& status;
+  bool hold = false;  // operator pause or spec.paused: keep levels, do not advance
+
+  int replicas() const { return spec.replicas < 0 ? 0 : spec.replicas; }
+  int64_t stable() const { return status.stable_revision; }
+  int64_t update() const { return status.update_revision; }
+  int ready(int64_t rev) const { return observed.ready(rev); }
+
+  // Revisions with desired instances other than stable and update (superseded updates).
+  std::vector<int64_t> others() const {
+    std::vector<int64_t> out;
+    for (const auto& [rev, n] : status.replicas) {
+      if (rev != stable() && rev != update() && n > 0) out.push_back(rev);
+    }
+    return out;
+  }
+  int desired(int64_t rev) const {
+    auto it = status.replicas.find(rev);
+    return it == status.replicas.end() ? 0 : it->second;
+  }
+
+  std::string key(const std::string& suffix) const {
+    return fmt::format("r{}.a{}.{}", update(), status.attempt, suffix);
+  }
+
+  void transition(std::string reason, std::string message, int64_t revision = 0,
+                  std::string analysis_key = {}, int64_t instances_of = 0) {
+    decision.transitions.push_back({std::move(reason), std::move(message),
+                                    revision ? revision : update(), std::move(analysis_key),
+                                    instances_of});
+  }
+
+  void abort(const std::string& reason, const std::string& message,
+             const std::string& analysis_key = {}, int64_t instances_of = 0) {
+    mark_aborted(spec, status, message, now);
+    transition(reason, message, update(), analysis_key, instances_of);
+  }
+
+  // Requests an analysis and returns its verdict so far.
+  const AnalysisObservation& analysis(const std::string& k, AnalysisKind kind,
+                                      const manifests::RolloutAnalysis& a) {
+    decision.analyses.push_back({k, kind, update(), stable(), a});
+    static const AnalysisObservation kRunning;
+    auto it = observed.analyses.find(k);
+    return it == observed.analyses.end() ? kRunning : it->second;
+  }
+
+  void complete(const std::string& how) {
+    const int64_t old_stable = stable();
+    status.stable_revision = update();
+    status.phase = Phase::kHealthy;
+    status.message = how;
+    status.pause_started_at.reset();
+    status.current_step_index = 0;
+    transition("RolloutCompleted", how, update());
+    (void)old_stable;
+  }
+
+  void progressing(std::string message) {
+    status.phase = Phase::kProgressing;
+    status.message = std::move(message);
+  }
+  void paused(std::string message) {
+    status.phase = Phase::kPaused;
+    status.message = std::move(message);
+  }
+};
+
+// Makes `target` the active revision: deactivate hook on the old active revision, then the
+// activate hook on the new one, so consumers never overlap. Returns true once done.
+bool ensure_active(Context& c, int64_t target);
+
+bool rolling_move(Context& c, std::vector<ScaleTarget> targets, int64_t fallback_weight_rev);
+void decide_rolling(Context& c);
+void decide_canary(Context& c);
+void decide_blue_green(Context& c);
+void aborted_rolling(Context& c);  // also basic canary
+void aborted_canary(Context& c);
+void aborted_blue_green(Context& c);
+
+}  // namespace sluice::strategies::detail

@@ -1,0 +1,160 @@
+#include "tests/support/fakes/fake_runtime.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace sluice::fakes {
+
+runtime::InstanceStatus* FakeRuntime::find(const std::string& id) {
+  for (auto& [rollout, list] : instances_) {
+    for (auto& i : list) {
+      if (i.id == id) return &i;
+    }
+  }
+  return nullptr;
+}
+
+void FakeRuntime::notify(const std::string& rollout) {
+  if (listener_) listener_(rollout);
+}
+
+void FakeRuntime::make_ready_later(const std::string& id, Duration delay) {
+  clock_.call_after(delay, [this, id] {
+    runtime::InstanceStatus* inst = find(id);
+    if (!inst || inst->crash_loop) return;
+    if (never_ready_.count({inst->rollout, inst->revision})) return;
+    inst->ready = true;
+    inst->started = true;
+    inst->ready_since = clock_.now();
+    notify(inst->rollout);
+  });
+}
+
+int FakeRuntime::ready(const std::string& rollout, int64_t revision) const {
+  auto it = instances_.find(rollout);
+  if (it == instances_.end()) return 0;
+  return static_cast<int>(std::count_if(it->second.begin(), it->second.end(), [&](const auto& i) {
+    return i.revision == revision && i.ready;
+  }));
+}
+
+int FakeRuntime::ready_total(const std::string& rollout) const {
+  auto it = instances_.find(rollout);
+  if (it == instances_.end()) return 0;
+  return static_cast<int>(
+      std::count_if(it->second.begin(), it->second.end(), [](const auto& i) { return i.ready; }));
+}
+
+void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
+  auto& list = instances_[spec.rollout];
+  ScaleCall call{clock_.now(), spec.rollout, spec.revision, replicas, ready_total(spec.rollout), 0};
+  int have = static_cast<int>(std::count_if(
+      list.begin(), list.end(), [&](const auto& i) { return i.revision == spec.revision; }));
+  bool changed = false;
+  while (have < replicas) {
+    runtime::InstanceStatus inst;
+    inst.id = fmt::format("{}-{}-{}", spec.rollout, spec.revision, next_id_++);
+    inst.rollout = spec.rollout;
+    inst.revision = spec.revision;
+    inst.pid = static_cast<int>(next_id_);
+    inst.ports["http"] = 20000 + static_cast<int>(next_id_ % 20000);
+    inst.started_at = clock_.now();
+    if (crash_loop_.count({spec.rollout, spec.revision})) {
+      inst.crash_loop = true;
+      inst.restarts = 3;
+      inst.last_exit = runtime::ExitInfo{3, std::nullopt, "exited with code 3"};
+    }
+    list.push_back(inst);
+    make_ready_later(inst.id, ready_delay);
+    ++have;
+    changed = true;
+  }
+  while (have > replicas) {
+    // Unready first, then the newest.
+    auto victim = list.end();
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      if (it->revision != spec.revision) continue;
+      if (victim == list.end() || (!it->ready && victim->ready) ||
+          (it->ready == victim->ready && it->started_at >= victim->started_at)) {
+        victim = it;
+      }
+    }
+    if (before_stop_) before_stop_(*victim);
+    list.erase(victim);
+    --have;
+    changed = true;
+  }
+  call.ready_after = ready_total(spec.rollout);
+  scale_calls_.push_back(call);
+  if (on_scale) on_scale(call);
+  if (changed) notify(spec.rollout);
+}
+
+void FakeRuntime::set_role(std::string_view rollout, int64_t revision, runtime::InstanceRole role) {
+  roles[{std::string(rollout), revision}] = role;
+}
+
+void FakeRuntime::run_hook(std::string_view rollout, int64_t revision, runtime::HookKind kind,
+                           std::function<void(std::vector<runtime::HookResult>)> done) {
+  const std::string name(rollout);
+  hook_log.push_back(fmt::format("{} r{}",
+                                 kind == runtime::HookKind::kActivate     ? "activate"
+                                 : kind == runtime::HookKind::kDeactivate ? "deactivate"
+                                                                          : "preStop",
+                                 revision));
+  std::vector<runtime::HookResult> results;
+  for (const auto& i : instances_[name]) {
+    if (i.revision != revision) continue;
+    runtime::HookResult r;
+    r.instance_id = i.id;
+    r.kind = kind;
+    r.ok = !hooks_fail;
+    r.message = hooks_fail ? "exit code 1" : "HTTP 200";
+    r.took = hook_delay;
+    results.push_back(r);
+  }
+  clock_.call_after(hook_delay, [done = std::move(done), results] { done(results); });
+}
+
+std::vector<runtime::InstanceStatus> FakeRuntime::observe(std::string_view rollout) const {
+  auto it = instances_.find(std::string(rollout));
+  return it == instances_.end() ? std::vector<runtime::InstanceStatus>{} : it->second;
+}
+
+std::vector<std::string> FakeRuntime::rollouts() const {
+  std::vector<std::string> out;
+  for (const auto& [name, list] : instances_) {
+    if (!list.empty()) out.push_back(name);
+  }
+  return out;
+}
+
+void FakeRuntime::set_crash_loop(const std::string& rollout, int64_t revision) {
+  crash_loop_.insert({rollout, revision});
+  for (auto& i : instances_[rollout]) {
+    if (i.revision != revision) continue;
+    i.ready = false;
+    i.crash_loop = true;
+    i.restarts += 3;
+    i.last_exit = runtime::ExitInfo{3, std::nullopt, "exited with code 3"};
+  }
+  notify(rollout);
+}
+
+void FakeRuntime::set_never_ready(const std::string& rollout, int64_t revision) {
+  never_ready_.insert({rollout, revision});
+}
+
+void FakeRuntime::crash_instance(const std::string& rollout, size_t index) {
+  auto& list = instances_[rollout];
+  if (index >= list.size()) return;
+  auto& inst = list[index];
+  inst.ready = false;
+  inst.restarts += 1;
+  inst.last_exit = runtime::ExitInfo{137, 9, "killed by signal 9 (SIGKILL)"};
+  make_ready_later(inst.id, ready_delay);
+  notify(rollout);
+}
+
+}  // namespace sluice::fakes

@@ -1,0 +1,304 @@
+#include <catch2/catch.hpp>
+
+#include "tests/unit/controller/harness.h"
+
+using namespace sluice;
+using namespace sluice::controller;
+using namespace sluice::controller::testing;
+using nlohmann::json;
+
+namespace {
+
+manifests::CanaryStrategy routed_canary(std::vector<manifests::CanaryStep> steps) {
+  manifests::CanaryStrategy c;
+  c.traffic_routing = manifests::TrafficRouting{true, std::nullopt};
+  c.steps = std::move(steps);
+  c.scale_down_delay = Duration(5000);
+  c.abort_scale_down_delay = Duration(5000);
+  return c;
+}
+
+manifests::RolloutAnalysis analysis_of(const std::string& name) {
+  manifests::RolloutAnalysis a;
+  a.templates.push_back({name});
+  return a;
+}
+
+std::vector<std::string> reasons(const Controller& c) {
+  std::vector<std::string> out;
+  for (const auto& e : c.events()) out.push_back(e.at("reason").get<std::string>());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("first revision becomes Healthy; the rollout object follows api.md", "[controller]") {
+  Harness h;
+  h.apply({make_rollout("orders", "1.0.0", 3, manifests::RollingUpdateStrategy{})});
+  h.run_for(Duration(5000));
+  json r = h.rollout("orders");
+  CHECK(r["name"] == "orders");
+  CHECK(r["phase"] == "Healthy");
+  CHECK(r["aborted"] == false);
+  CHECK(r["strategy"] == "rollingUpdate");
+  CHECK(r["desired"]["revision"] == 1);
+  CHECK(r["desired"]["version"] == "1.0.0");
+  CHECK(r["desired"]["commit"] == "c0ffee1");
+  CHECK(r["stable"]["revision"] == 1);
+  CHECK(r["stable"]["replicas"] == 3);
+  CHECK(r["stable"]["ready"] == 3);
+  CHECK(r["canary"].is_null());
+  CHECK(r["weights"]["stable"] == 100);
+  CHECK(r["weights"]["canary"] == 0);
+  CHECK(r.contains("currentStepIndex"));
+  CHECK(r["analysisRuns"].is_array());
+  CHECK(h.router.weight("orders", 1) == 100);
+  CHECK(h.router.violations.empty());
+  const auto rs = reasons(*h.controller);
+  CHECK(std::find(rs.begin(), rs.end(), "RevisionCreated") != rs.end());
+  CHECK(std::find(rs.begin(), rs.end(), "RolloutCompleted") != rs.end());
+  for (const auto& e : h.controller->events()) {
+    for (const char* k : {"id", "time", "rollout", "revision", "type", "from", "to", "reason",
+                          "message", "actor", "evidence"}) {
+      CHECK(e.contains(k));
+    }
+  }
+}
+
+TEST_CASE("routed canary walks its steps and completes", "[controller]") {
+  Harness h;
+  auto strategy =
+      routed_canary({manifests::SetWeightStep{25}, manifests::PauseStep{Duration(10'000)},
+                     analysis_of("success-rate"), manifests::SetWeightStep{75}});
+  h.apply({make_rollout("orders", "1.0.0", 4, strategy)}, {make_template("success-rate")});
+  h.run_for(Duration(5000));
+  h.apply({make_rollout("orders", "1.1.0", 4, strategy)}, {make_template("success-rate")});
+  h.run_for(Duration(2000));
+  json r = h.rollout("orders");
+  CHECK(r["phase"] == "Paused");
+  CHECK(r["canary"]["revision"] == 2);
+  CHECK(r["canary"]["replicas"] == 1);
+  CHECK(r["weights"]["canary"] == 25);
+  CHECK(r["weights"]["stable"] == 75);
+  CHECK(r["currentStepIndex"] == 1);
+  h.run_for(Duration(10'000));
+  r = h.rollout("orders");
+  CHECK(r["currentStepIndex"] == 2);
+  REQUIRE(h.analysis.started.size() == 1);
+  CHECK(r["analysisRuns"].size() == 1);
+  h.run_for(Duration(20'000));
+  r = h.rollout("orders");
+  CHECK(r["phase"] == "Healthy");
+  CHECK(r["stable"]["revision"] == 2);
+  CHECK(r["canary"].is_null());
+  CHECK(h.router.weight("orders", 2) == 100);
+  h.run_for(Duration(6000));
+  CHECK(h.runtime.ready("orders", 1) == 0);
+  CHECK(h.router.violations.empty());
+  auto hist = h.controller->states().at("orders").revisions;
+  REQUIRE(hist.size() == 2);
+  CHECK(hist[1].result == "Completed");
+}
+
+TEST_CASE("failed analysis aborts with evidence; verbs check their state", "[controller]") {
+  Harness h;
+  h.analysis.script = [](const analysis::AnalysisRunSpec&) {
+    fakes::ScriptedOutcome o;
+    o.phase = analysis::AnalysisPhase::kFailed;
+    o.value = 0.8;
+    o.message = "success-rate: 0.80 < 0.99";
+    return o;
+  };
+  auto strategy = routed_canary({manifests::SetWeightStep{50}, analysis_of("success-rate")});
+  h.apply({make_rollout("orders", "1.0.0", 2, strategy)}, {make_template("success-rate")});
+  h.run_for(Duration(5000));
+  h.apply({make_rollout("orders", "1.1.0", 2, strategy)}, {make_template("success-rate")});
+  h.run_for(Duration(10'000));
+  json r = h.rollout("orders");
+  CHECK(r["phase"] == "Degraded");
+  CHECK(r["aborted"] == true);
+  CHECK(r["message"].get<std::string>().find("0.80 < 0.99") != std::string::npos);
+  CHECK(r["weights"]["stable"] == 100);
+  CHECK(h.router.weight("orders", 1) == 100);
+  const json* abort_event = nullptr;
+  for (const auto& e : h.controller->events()) {
+    if (e["reason"] == "AnalysisFailed") abort_event = &e;
+  }
+  REQUIRE(abort_event);
+  CHECK((*abort_event)["type"] == "Warning");
+  CHECK((*abort_event)["to"] == "Degraded");
+  CHECK((*abort_event)["evidence"]["analysisRun"]["phase"] == "Failed");
+  CHECK((*abort_event)["evidence"]["analysisRun"]["metrics"][0]["measurements"][0]["value"] == 0.8);
+
+  auto promote = h.verb("orders", Verb::kPromote);
+  CHECK(promote.status().code() == StatusCode::kFailedPrecondition);
+  auto unknown = h.verb("nope", Verb::kAbort);
+  CHECK(unknown.status().code() == StatusCode::kNotFound);
+  const size_t events_before = h.controller->events().size();
+  auto pause_twice = h.verb("orders", Verb::kResume);
+  CHECK(pause_twice.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(h.controller->events().size() == events_before);
+
+  h.analysis.script = nullptr;
+  auto retry = h.verb("orders", Verb::kRetry);
+  REQUIRE(retry);
+  h.run_for(Duration(30'000));
+  r = h.rollout("orders");
+  CHECK(r["phase"] == "Healthy");
+  CHECK(r["stable"]["revision"] == 2);
+}
+
+TEST_CASE("a router that fails keeps the step; back-off retries", "[controller]") {
+  Harness h;
+  auto strategy = routed_canary({manifests::SetWeightStep{50}, manifests::PauseStep{}});
+  h.apply({make_rollout("orders", "1.0.0", 2, strategy)});
+  h.run_for(Duration(5000));
+  h.apply({make_rollout("orders", "1.1.0", 2, strategy)});
+  h.controller->queue().set_backoff(Duration(100), Duration(1000));
+  h.router.fail_next = 8;
+  h.run_for(Duration(1500));
+  CHECK(h.rollout("orders")["currentStepIndex"] == 0);
+  h.run_for(Duration(10'000));
+  CHECK(h.rollout("orders")["currentStepIndex"] == 1);
+  CHECK(h.rollout("orders")["phase"] == "Paused");
+}
+
+TEST_CASE("crash and replay: same state, same ending", "[controller]") {
+  Harness h;
+  auto strategy =
+      routed_canary({manifests::SetWeightStep{50}, manifests::PauseStep{Duration(20'000)},
+                     manifests::SetWeightStep{80}});
+  h.apply({make_rollout("orders", "1.0.0", 4, strategy)});
+  h.run_for(Duration(5000));
+  h.apply({make_rollout("orders", "1.1.0", 4, strategy)});
+  h.run_for(Duration(4000));
+  const json before = h.controller->snapshot()["rollouts"];
+  REQUIRE(h.crash_and_recover());
+  CHECK(h.controller->snapshot()["rollouts"] == before);
+  h.apply({make_rollout("orders", "1.1.0", 4, strategy)});  // the source re-delivers on start
+  h.run_for(Duration(60'000));
+  CHECK(h.rollout("orders")["phase"] == "Healthy");
+  CHECK(h.rollout("orders")["stable"]["revision"] == 2);
+  CHECK(h.router.violations.empty());
+}
+
+TEST_CASE("blue-green hands over consumers: deactivate old, then activate new", "[controller]") {
+  Harness h;
+  manifests::BlueGreenStrategy bg;
+  bg.auto_promotion_enabled = false;
+  bg.scale_down_delay = Duration(1000);
+  auto r1 = make_rollout("worker", "1", 2, bg, /*service=*/false);
+  r1.spec.template_.lifecycle.activate = manifests::LifecycleHandler{};
+  r1.spec.template_.lifecycle.activate->exec = manifests::ExecAction{{"./activate"}};
+  r1.spec.template_.lifecycle.deactivate = manifests::LifecycleHandler{};
+  r1.spec.template_.lifecycle.deactivate->exec = manifests::ExecAction{{"./deactivate"}};
+  h.apply({r1});
+  h.run_for(Duration(5000));
+  CHECK(h.rollout("worker")["phase"] == "Healthy");
+  CHECK(h.runtime.hook_log == std::vector<std::string>{"activate r1"});
+  auto r2 = r1;
+  r2.spec.template_.version = "2";
+  h.apply({r2});
+  h.run_for(Duration(5000));
+  CHECK(h.rollout("worker")["phase"] == "Paused");
+  REQUIRE(h.verb("worker", Verb::kPromote));
+  h.run_for(Duration(5000));
+  CHECK(h.rollout("worker")["phase"] == "Healthy");
+  CHECK(h.runtime.hook_log ==
+        std::vector<std::string>{"activate r1", "deactivate r1", "activate r2"});
+  CHECK(h.runtime.ready("worker", 1) == 0);
+}
+
+TEST_CASE("crash loop of the new revision aborts; undo and rollback window", "[controller]") {
+  Harness h;
+  manifests::CanaryStrategy basic;
+  basic.steps = {manifests::SetWeightStep{50}, manifests::PauseStep{}};
+  auto r = make_rollout("orders", "1", 2, basic);
+  r.spec.rollback_window_revisions = 3;
+  h.apply({r});
+  h.run_for(Duration(5000));
+  auto r2 = r;
+  r2.spec.template_.version = "2";
+  h.apply({r2});
+  h.run_for(Duration(5000));
+  REQUIRE(h.verb("orders", Verb::kPromote, /*full=*/true));
+  h.run_for(Duration(10'000));
+  CHECK(h.rollout("orders")["stable"]["revision"] == 2);
+  // undo: back to revision 1's template as revision 3, fast-tracked by the rollback window.
+  auto undone = h.verb("orders", Verb::kUndo);
+  REQUIRE(undone);
+  h.run_for(Duration(10'000));
+  json now = h.rollout("orders");
+  CHECK(now["stable"]["revision"] == 3);
+  CHECK(now["stable"]["version"] == "1");
+  CHECK(h.verb("orders", Verb::kUndo, false, 99).status().code() == StatusCode::kInvalidArgument);
+  // A crash-looping revision aborts with the exit in the message and evidence.
+  auto r4 = r;
+  r4.spec.template_.version = "4";
+  h.runtime.set_crash_loop("orders", 4);
+  h.apply({r4});
+  h.run_for(Duration(5000));
+  now = h.rollout("orders");
+  CHECK(now["aborted"] == true);
+  CHECK(now["message"].get<std::string>().find("exited with code 3") != std::string::npos);
+  bool evidence = false;
+  for (const auto& e : h.controller->events()) {
+    if (e["reason"] == "CrashLoop") {
+      evidence = e["evidence"]["instances"].size() > 0 &&
+                 e["evidence"]["instances"][0]["lastExit"]["exitCode"] == 3;
+    }
+  }
+  CHECK(evidence);
+}
+
+TEST_CASE("facade: snapshots, verbs through the scheduler, events and metrics", "[facade]") {
+  Harness h;
+  ControllerFacade facade(*h.controller, h.scheduler);
+  std::vector<json> streamed;
+  auto sub = facade.subscribe("orders", [&](const json& e) { streamed.push_back(e); });
+  auto strategy = routed_canary({manifests::SetWeightStep{50}, manifests::PauseStep{}});
+  h.apply({make_rollout("orders", "1.0.0", 2, strategy)});
+  h.run_for(Duration(5000));
+  h.apply({make_rollout("orders", "1.1.0", 2, strategy)});
+  h.run_for(Duration(5000));
+  json list = facade.list_rollouts();
+  REQUIRE(list["items"].size() == 1);
+  CHECK(list["items"][0]["phase"] == "Paused");
+  CHECK(facade.get_rollout("orders"));
+  CHECK_FALSE(facade.get_rollout("nope"));
+  REQUIRE(facade.history("orders"));
+  CHECK((*facade.history("orders"))["items"].size() == 2);
+  CHECK(!streamed.empty());
+  const uint64_t last = streamed.back()["id"].get<uint64_t>();
+  CHECK(facade.events("orders", last)["items"].empty());
+  CHECK(facade.events("", 0)["items"].size() == streamed.size());
+
+  std::optional<Result<json>> answer;
+  VerbRequest req;
+  req.rollout = "orders";
+  req.verb = Verb::kPromote;
+  req.actor = "alice";
+  facade.command(req, [&](Result<json> r) { answer = std::move(r); });
+  CHECK_FALSE(answer);  // posted, not run inline
+  h.run_for(Duration(5000));
+  REQUIRE(answer);
+  REQUIRE(answer->is_ok());
+  CHECK(facade.get_rollout("orders")->at("phase") == "Healthy");
+  bool promoted_by_alice = false;
+  for (const auto& e : streamed) {
+    if (e["reason"] == "Promoted" && e["actor"] == "alice") promoted_by_alice = true;
+  }
+  CHECK(promoted_by_alice);
+  const std::string metrics = facade.metrics_text();
+  CHECK(metrics.find("sluice_rollout_phase{rollout=\"orders\",phase=\"Healthy\"} 1") !=
+        std::string::npos);
+  CHECK(
+      metrics.find("sluice_rollout_info{rollout=\"orders\",version=\"1.1.0\",revision=\"2\"} 1") !=
+      std::string::npos);
+  CHECK(metrics.find("sluice_reconcile_duration_seconds_count") != std::string::npos);
+  CHECK(facade.source()["commit"].is_null());
+  sub.reset();
+  const size_t n = streamed.size();
+  REQUIRE(h.verb("orders", Verb::kPause));
+  CHECK(streamed.size() == n);
+}

@@ -1,0 +1,192 @@
+#include <catch2/catch.hpp>
+
+#include "tests/unit/strategies/world.h"
+
+using namespace sluice;
+using namespace sluice::strategies;
+using sluice::strategies::testing::World;
+
+namespace {
+
+manifests::RolloutSpec rolling_spec(int replicas, manifests::IntOrPercent surge,
+                                    manifests::IntOrPercent unavailable) {
+  manifests::RolloutSpec spec;
+  spec.replicas = replicas;
+  manifests::RollingUpdateStrategy r;
+  r.max_surge = surge;
+  r.max_unavailable = unavailable;
+  spec.strategy = r;
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("first revision comes up at full size and becomes stable", "[rolling]") {
+  World w(rolling_spec(3, {25, true}, {0, false}));
+  w.start_revision(1);
+  w.step();
+  CHECK(w.last.replicas == std::map<int64_t, int>{{1, 3}});
+  CHECK(w.status.phase == Phase::kProgressing);
+  w.step();
+  CHECK(w.status.stable_revision == 1);
+  CHECK(w.status.phase == Phase::kHealthy);
+  REQUIRE(w.last.transitions.size() == 1);
+  CHECK(w.last.transitions[0].reason == "RolloutCompleted");
+}
+
+TEST_CASE("rolling update keeps within surge and availability at every pass", "[rolling]") {
+  struct Row {
+    int replicas;
+    manifests::IntOrPercent surge, unavailable;
+  };
+  const Row rows[] = {{4, {25, true}, {0, false}},
+                      {4, {0, false}, {1, false}},
+                      {5, {25, true}, {25, true}},
+                      {1, {0, false}, {0, false}},
+                      {10, {3, false}, {2, false}}};
+  for (const auto& r : rows) {
+    INFO("replicas " << r.replicas << " surge " << r.surge.to_string() << " unavailable "
+                     << r.unavailable.to_string());
+    World w(rolling_spec(r.replicas, r.surge, r.unavailable));
+    w.start_revision(1);
+    w.settle();
+    REQUIRE(w.status.stable_revision == 1);
+    w.max_total_seen = 0;
+    w.min_ready_seen = 1 << 30;
+    w.start_revision(2);
+    w.settle(100);
+    const RollingBudget b = resolve_budget(r.replicas, r.surge, r.unavailable);
+    CHECK(w.status.stable_revision == 2);
+    CHECK(w.status.phase == Phase::kHealthy);
+    CHECK(w.max_total_seen <= b.max_total());
+    CHECK(w.min_ready_seen >= b.min_available());
+    CHECK(w.last.replicas == std::map<int64_t, int>{{2, r.replicas}});
+    CHECK(w.last.weights == std::map<int64_t, int>{{2, 100}});
+  }
+}
+
+TEST_CASE("rolling weights follow ready instances", "[rolling]") {
+  World w(rolling_spec(4, {1, false}, {0, false}));
+  w.start_revision(1);
+  w.settle();
+  w.start_revision(2);
+  w.step();  // new +1 (not yet observed)
+  w.step();  // new ready: old -1
+  CHECK(w.last.weights == std::map<int64_t, int>{{1, 75}, {2, 25}});
+  int sum = 0;
+  for (auto& [rev, p] : w.last.weights) sum += p;
+  CHECK(sum == 100);
+}
+
+TEST_CASE("a crash-looping new revision aborts back to stable", "[rolling]") {
+  World w(rolling_spec(4, {1, false}, {0, false}));
+  w.start_revision(1);
+  w.settle();
+  w.start_revision(2);
+  w.never_ready.insert(2);
+  w.step();
+  w.observed.revisions[2].crash_loop = true;
+  w.observed.revisions[2].failure = "instance x-2-0: exited with code 3";
+  w.step();
+  CHECK(w.status.aborted);
+  CHECK(w.status.phase == Phase::kDegraded);
+  CHECK(w.status.message.find("exited with code 3") != std::string::npos);
+  REQUIRE(!w.last.transitions.empty());
+  CHECK(w.last.transitions.back().reason == "CrashLoop");
+  CHECK(w.last.transitions.back().instances_of == 2);
+  w.settle();
+  CHECK(w.last.replicas == std::map<int64_t, int>{{1, 4}});
+  CHECK(w.last.weights == std::map<int64_t, int>{{1, 100}});
+  CHECK(w.status.stable_revision == 1);
+  CHECK(w.status.aborted);
+}
+
+TEST_CASE("progress deadline: Degraded, or abort with progressDeadlineAbort", "[rolling]") {
+  for (bool abort : {false, true}) {
+    auto spec = rolling_spec(2, {1, false}, {0, false});
+    spec.progress_deadline_seconds = 60;
+    spec.progress_deadline_abort = abort;
+    World w(spec);
+    w.start_revision(1);
+    w.settle();
+    w.start_revision(2);
+    w.never_ready.insert(2);
+    w.step();
+    REQUIRE(w.last.requeue_after);
+    CHECK(*w.last.requeue_after <= Duration(60'000));
+    w.now += Duration(61'000);
+    w.step();
+    CHECK(w.status.phase == Phase::kDegraded);
+    CHECK(w.status.aborted == abort);
+    CHECK(w.status.message.find("ProgressDeadlineExceeded") != std::string::npos);
+  }
+}
+
+TEST_CASE("operator pause holds the levels; resume continues", "[rolling]") {
+  World w(rolling_spec(4, {1, false}, {0, false}));
+  w.start_revision(1);
+  w.settle();
+  w.start_revision(2);
+  w.step();
+  auto paused = apply_verb(w.spec, w.status, OperatorVerb::kPause, false, "ops", w.now);
+  REQUIRE(paused);
+  w.status = paused->status;
+  const auto before = w.last.replicas;
+  w.settle();
+  CHECK(w.status.phase == Phase::kPaused);
+  CHECK(w.last.replicas == before);
+  auto resumed = apply_verb(w.spec, w.status, OperatorVerb::kResume, false, "ops", w.now);
+  REQUIRE(resumed);
+  w.status = resumed->status;
+  w.settle(100);
+  CHECK(w.status.stable_revision == 2);
+}
+
+TEST_CASE("replicas-only change scales the stable revision in place", "[rolling]") {
+  World w(rolling_spec(2, {1, false}, {0, false}));
+  w.start_revision(1);
+  w.settle();
+  w.spec.replicas = 5;
+  w.settle();
+  CHECK(w.last.replicas == std::map<int64_t, int>{{1, 5}});
+  CHECK(w.status.phase == Phase::kHealthy);
+  CHECK(w.status.stable_revision == 1);
+}
+
+TEST_CASE("a new revision mid-rollout supersedes the one in progress", "[rolling]") {
+  World w(rolling_spec(4, {1, false}, {0, false}));
+  w.start_revision(1);
+  w.settle();
+  w.start_revision(2);
+  w.step();
+  w.step();
+  REQUIRE(w.last.replicas.count(2));
+  w.max_total_seen = 0;
+  w.start_revision(3);
+  w.settle(100);
+  CHECK(w.status.stable_revision == 3);
+  CHECK(w.last.replicas == std::map<int64_t, int>{{3, 4}});
+  CHECK(w.max_total_seen <= 5);
+  CHECK(w.min_ready_seen >= 4);
+}
+
+TEST_CASE("status round-trips through JSON", "[status]") {
+  RolloutStatus s;
+  s.stable_revision = 3;
+  s.update_revision = 4;
+  s.phase = Phase::kPaused;
+  s.pause_started_at = from_unix_ms(1234);
+  s.replicas = {{3, 4}, {4, 1}};
+  s.scale_downs = {{2, from_unix_ms(999)}};
+  s.canary_scale = manifests::SetCanaryScale{2, std::nullopt, false};
+  manifests::SetHeaderRoute hr;
+  hr.name = "testers";
+  hr.match.push_back({"X-Canary", {std::string("1"), std::nullopt, std::nullopt}});
+  s.header_route = hr;
+  s.hooks["sw1.activate.r4"] = {true, "ok"};
+  s.message = "paused";
+  auto back = status_from_json(status_to_json(s));
+  REQUIRE(back);
+  CHECK(*back == s);
+  CHECK_FALSE(status_from_json(nlohmann::json{{"stableRevision", "x"}}));
+}
