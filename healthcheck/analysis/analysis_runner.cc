@@ -148,11 +148,17 @@ AnalysisRunnerImpl::AnalysisRunnerImpl(asio::any_io_executor executor, const Clo
 }
 
 AnalysisRunnerImpl::~AnalysisRunnerImpl() {
-  std::lock_guard lock(inner_->mu);
-  inner_->shut_down = true;
-  for (auto& [name, run] : inner_->runs) run->timer.cancel();
-  inner_->runs.clear();
-  inner_->listener = nullptr;
+  std::vector<Provider*> providers;
+  {
+    std::lock_guard lock(inner_->mu);
+    inner_->shut_down = true;
+    for (auto& [name, run] : inner_->runs) run->timer.cancel();
+    inner_->runs.clear();
+    inner_->listener = nullptr;
+    for (auto& [name, p] : inner_->providers) providers.push_back(p.get());
+  }
+  // Without the lock: a finishing job posts its result, which takes the lock and is dropped.
+  for (Provider* p : providers) p->shutdown();
 }
 
 void AnalysisRunnerImpl::start(const AnalysisRunSpec& spec) {

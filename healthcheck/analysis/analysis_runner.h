@@ -5,8 +5,9 @@
 // runs). Timers and provider callbacks run on `executor`; the listener is called on the
 // executor or on the calling thread, never with the mutex held. Time comes from `clock` (wall
 // time for timestamps; delays are turned into steady timers).
-// Lifetime: destroying the runner cancels all runs; measurements still in flight finish (each is
-// bounded by its provider's timeout) and are dropped.
+// Lifetime: destroying the runner cancels all runs and waits for running job processes (bounded
+// by their timeouts); other measurements still in flight finish on the executor and are dropped.
+// The executor's context must outlive the runner.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -154,6 +154,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void on_write(beast::error_code ec) {
     if (ec) return fail("send request", ec);
     parser_.body_limit(req_.max_body_bytes);
+    http::async_read_header(
+        stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code e, size_t) { self->on_header(e); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    // Beast 1.74 does not apply body_limit to a Content-Length body on this path: check here.
+    if (auto len = parser_.content_length(); len && *len > req_.max_body_bytes) {
+      return on_read(http::error::body_limit);
+    }
     http::async_read(
         stream_, buffer_, parser_,
         [self = shared_from_this()](beast::error_code e, size_t) { self->on_read(e); });

@@ -51,7 +51,9 @@ std::optional<PromSample> parse_sample(std::string_view line) {
   auto name = read_name(line, i, true);
   if (!name) return std::nullopt;
   sample.name = std::move(*name);
+  const size_t after_name = i;
   skip_blanks(line, i);
+  if (i >= line.size() || line[i] != '{') i = after_name;  // no labels: keep the blank
   if (i < line.size() && line[i] == '{') {
     ++i;
     while (true) {

@@ -48,6 +48,9 @@ class Provider {
                        Done done) = 0;
   // The run ended: drop any state kept for it (e.g. the scrape provider's previous samples).
   virtual void forget_run(const std::string& /*run*/) {}
+  // The runner is going away: wait for work on threads the provider owns (job processes,
+  // bounded by their timeouts). Called once, not on the executor's or the provider's threads.
+  virtual void shutdown() {}
 };
 
 using ProviderFactory = std::function<std::unique_ptr<Provider>(const ProviderEnv&)>;

@@ -138,6 +138,7 @@ class JobProvider final : public Provider {
  public:
   explicit JobProvider(const ProviderEnv& env) : env_(env), pool_(2) {}
   ~JobProvider() override { pool_.join(); }
+  void shutdown() override { pool_.join(); }
 
   void measure(const manifests::Metric& metric, const MeasureContext& /*context*/,
                Done done) override {
@@ -150,8 +151,11 @@ class JobProvider final : public Provider {
       return;
     }
     boost::asio::post(
-        pool_, [argv = j.command, timeout = j.timeout, started, query, clock = env_.clock,
-                ex = env_.executor, done = std::move(done)]() mutable {
+        pool_,
+        [argv = j.command, timeout = j.timeout, started, query, clock = env_.clock,
+         // Tracked: the executor's context keeps running while a job runs.
+         ex = boost::asio::prefer(env_.executor, boost::asio::execution::outstanding_work.tracked),
+         done = std::move(done)]() mutable {
           JobOutcome o = run_job(argv, timeout);
           Measurement m;
           m.query = query;
