@@ -252,16 +252,6 @@ Result<std::unique_ptr<GitRepository>> GitRepository::open_mirror(const RepoConf
     return internal_error("cannot create mirror " + mirror.string() + ": " + last_git_error());
   std::unique_ptr<GitRepository> result(new GitRepository(repo, config));
 
-  RemotePtr remote;
-  if (git_remote_lookup(remote.out(), repo, "origin") != 0) {
-    if (git_remote_create_with_fetchspec(remote.out(), repo, "origin", config.url.c_str(),
-                                         "+refs/heads/*:refs/remotes/origin/*") != 0 ||
-        git_remote_add_fetch(repo, "origin", "+refs/tags/*:refs/tags/*") != 0)
-      return internal_error("cannot configure remote: " + last_git_error());
-  } else if (config.url != git_remote_url(remote.get())) {
-    if (git_remote_set_url(repo, "origin", config.url.c_str()) != 0)
-      return internal_error("cannot set remote url: " + last_git_error());
-  }
   return result;
 }
 
@@ -295,9 +285,17 @@ Result<FetchResult> GitRepository::fetch() {
   FetchResult out;
   if (auto prev = current_head()) out.previous_head = *prev;
 
+  // An anonymous in-memory remote with explicit refspecs: the mirror's config holds no remote
+  // (the URL may change between runs), and named-remote lookup in libgit2 1.5 leaks pcre2 match
+  // data on every call.
   RemotePtr remote;
-  if (git_remote_lookup(remote.out(), repo_, "origin") != 0)
-    return internal_error("remote origin missing: " + last_git_error());
+  git_remote_create_options create = GIT_REMOTE_CREATE_OPTIONS_INIT;
+  create.repository = repo_;
+  create.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+  if (git_remote_create_with_opts(remote.out(), config_.url.c_str(), &create) != 0)
+    return invalid_argument("remote " + redact_url(config_.url) + ": " + last_git_error());
+  const char* specs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
+  git_strarray refspecs = {const_cast<char**>(specs), 2};
 
   FetchContext ctx;
   ctx.config = &config_;
@@ -310,7 +308,7 @@ Result<FetchResult> GitRepository::fetch() {
   opts.callbacks.sideband_progress = on_sideband;
   opts.prune = GIT_FETCH_PRUNE;
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;  // the tag refspec fetches (and moves) them
-  if (git_remote_fetch(remote.get(), nullptr, &opts, "sluice fetch") != 0) {
+  if (git_remote_fetch(remote.get(), &refspecs, &opts, "sluice fetch") != 0) {
     std::string why =
         ctx.timed_out ? "timed out after " + std::to_string(config_.fetch_timeout.count()) + "ms"
         : !ctx.callback_error.empty() ? ctx.callback_error
