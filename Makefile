@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= 2
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 15
 
 .PHONY: all deps build build-debug demo demo-stream test test-unit fuzz fuzz-run bench lint-examples format clean
 

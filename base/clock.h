@@ -46,7 +46,9 @@ class SimulatedClock final : public Clock {
 
   using TimerId = uint64_t;
   TimerId call_at(TimePoint when, std::function<void()> fn);
-  TimerId call_after(Duration d, std::function<void()> fn) { return call_at(now_ + d, std::move(fn)); }
+  TimerId call_after(Duration d, std::function<void()> fn) {
+    return call_at(now_ + d, std::move(fn));
+  }
   void cancel(TimerId id);
 
   // Moves time forward by d, firing every timer due on the way (at its own due time).

@@ -11,15 +11,15 @@ namespace sluice {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,   // bad input from a user: manifest, request, flag
+  kInvalidArgument,  // bad input from a user: manifest, request, flag
   kNotFound,
   kFailedPrecondition,  // valid request in the wrong state (promote when not paused)
   kAlreadyExists,
-  kUnavailable,       // transient: retry may help (network, remote down)
+  kUnavailable,  // transient: retry may help (network, remote down)
   kDeadlineExceeded,
   kPermissionDenied,
   kUnauthenticated,
-  kDataLoss,          // corrupt journal, torn record in the middle
+  kDataLoss,  // corrupt journal, torn record in the middle
   kInternal,
 };
 
@@ -43,7 +43,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status failed_precondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
@@ -56,7 +58,7 @@ inline Status data_loss(std::string m) { return {StatusCode::kDataLoss, std::mov
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).is_ok() && "Result constructed from an OK status");
   }
@@ -64,9 +66,18 @@ class [[nodiscard]] Result {
   bool is_ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return is_ok(); }
 
-  const T& value() const& { assert(is_ok()); return std::get<T>(v_); }
-  T& value() & { assert(is_ok()); return std::get<T>(v_); }
-  T&& value() && { assert(is_ok()); return std::get<T>(std::move(v_)); }
+  const T& value() const& {
+    assert(is_ok());
+    return std::get<T>(v_);
+  }
+  T& value() & {
+    assert(is_ok());
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    assert(is_ok());
+    return std::get<T>(std::move(v_));
+  }
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
   const T* operator->() const { return &value(); }

@@ -1,4 +1,5 @@
-// Registers the plan command (gitops). Not registered yet: this family of commands lands in its own change.
+// Registers the plan command (gitops). Not registered yet: this family of commands lands in its own
+// change.
 #include "cli/commands.h"
 
 namespace sluice::cli {

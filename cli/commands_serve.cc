@@ -1,4 +1,5 @@
-// Registers the serve command (api). Not registered yet: this family of commands lands in its own change.
+// Registers the serve command (api). Not registered yet: this family of commands lands in its own
+// change.
 #include "cli/commands.h"
 
 namespace sluice::cli {

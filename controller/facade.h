@@ -24,9 +24,9 @@ const char* verb_name(Verb verb);  // "promote", "abort", ...
 struct VerbRequest {
   std::string rollout;
   Verb verb = Verb::kPromote;
-  bool full = false;                 // promote ?full=1
-  std::optional<int64_t> revision;   // undo ?revision=N
-  std::string actor;                 // who asked: token name, "cli", "anonymous"
+  bool full = false;                // promote ?full=1
+  std::optional<int64_t> revision;  // undo ?revision=N
+  std::string actor;                // who asked: token name, "cli", "anonymous"
 };
 
 // The result of a verb: the rollout object after the verb, or an error

@@ -19,9 +19,12 @@ std::string IntOrPercent::to_string() const {
 
 const char* strategy_kind_name(StrategyKind kind) {
   switch (kind) {
-    case StrategyKind::kRollingUpdate: return "rollingUpdate";
-    case StrategyKind::kCanary: return "canary";
-    case StrategyKind::kBlueGreen: return "blueGreen";
+    case StrategyKind::kRollingUpdate:
+      return "rollingUpdate";
+    case StrategyKind::kCanary:
+      return "canary";
+    case StrategyKind::kBlueGreen:
+      return "blueGreen";
   }
   return "unknown";
 }

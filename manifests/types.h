@@ -1,9 +1,10 @@
-// Typed model of the manifest contract (../shared/reference/manifest.md, docs/manifest-reference.md).
+// Typed model of the manifest contract (../shared/reference/manifest.md,
+// docs/manifest-reference.md).
 //
 // Field names mirror the YAML (camelCase there, snake_case here). Defaults written here are the
 // documented defaults; the loader leaves a field at its default when the YAML omits it.
-// Source positions are kept per field path in Document::positions ("spec.replicas" -> file:line:col)
-// so that every later error (validation, controller) can point at the exact place.
+// Source positions are kept per field path in Document::positions ("spec.replicas" ->
+// file:line:col) so that every later error (validation, controller) can point at the exact place.
 #pragma once
 
 #include <cstdint>
@@ -123,7 +124,7 @@ struct PodTemplate {
 };
 
 struct ServiceSpec {
-  std::string listen;       // host:port, loopback in tests
+  std::string listen;  // host:port, loopback in tests
   PortRef target_port = "http";
   bool operator==(const ServiceSpec&) const = default;
 };
@@ -236,7 +237,9 @@ const char* strategy_kind_name(StrategyKind kind);  // "rollingUpdate" | "canary
 
 // Exactly one alternative, enforced by the loader.
 using Strategy = std::variant<RollingUpdateStrategy, CanaryStrategy, BlueGreenStrategy>;
-inline StrategyKind strategy_kind(const Strategy& s) { return static_cast<StrategyKind>(s.index()); }
+inline StrategyKind strategy_kind(const Strategy& s) {
+  return static_cast<StrategyKind>(s.index());
+}
 
 struct ObjectMeta {
   std::string name;
@@ -368,7 +371,7 @@ struct AnalysisTemplate {
 struct DocumentOrigin {
   std::string file;  // path relative to the loaded root
   int document_index = 0;
-  SourcePos pos;     // the document start
+  SourcePos pos;  // the document start
   // Field path ("spec.strategy.canary.steps[2].setWeight") -> position of its value.
   std::unordered_map<std::string, SourcePos> positions;
   // Returns the position of path, or of its nearest ancestor that has one.
@@ -378,8 +381,8 @@ struct DocumentOrigin {
 // One validation problem, printed as `file:line:col: Kind/name: field.path: message`.
 struct Diagnostic {
   SourcePos pos;
-  std::string kind;  // "Rollout", "AnalysisTemplate", or "" when unknown
-  std::string name;  // metadata.name, or "" when unknown
+  std::string kind;   // "Rollout", "AnalysisTemplate", or "" when unknown
+  std::string name;   // metadata.name, or "" when unknown
   std::string field;  // field path, or "" for document-level problems
   std::string message;
   std::string to_string() const;
@@ -398,9 +401,9 @@ struct LoadedAnalysisTemplate {
 
 // Everything found under a manifests root. Valid only when diagnostics is empty.
 struct ManifestSet {
-  std::vector<LoadedRollout> rollouts;              // sorted by name
-  std::vector<LoadedAnalysisTemplate> templates;    // sorted by name
-  std::vector<Diagnostic> diagnostics;              // sorted
+  std::vector<LoadedRollout> rollouts;            // sorted by name
+  std::vector<LoadedAnalysisTemplate> templates;  // sorted by name
+  std::vector<Diagnostic> diagnostics;            // sorted
   bool ok() const { return diagnostics.empty(); }
   const LoadedRollout* find_rollout(const std::string& name) const;
   const LoadedAnalysisTemplate* find_template(const std::string& name) const;

@@ -44,16 +44,16 @@ struct InstanceStatus {
   std::string id;  // unique per instance, e.g. "orders-api-7-2"
   std::string rollout;
   int64_t revision = 0;
-  int pid = 0;  // 0 when not running
+  int pid = 0;                       // 0 when not running
   std::map<std::string, int> ports;  // port name -> allocated loopback port
-  bool started = false;   // startup probe passed (or none)
-  bool ready = false;     // readiness probe passing (and started)
+  bool started = false;              // startup probe passed (or none)
+  bool ready = false;                // readiness probe passing (and started)
   bool live = true;
   bool terminating = false;
   int restarts = 0;
   bool crash_loop = false;  // in CrashLoopBackOff
   std::optional<ExitInfo> last_exit;
-  std::string last_error;   // spawn error with errno text, last probe failure, ...
+  std::string last_error;  // spawn error with errno text, last probe failure, ...
   TimePoint started_at{};
   TimePoint ready_since{};  // valid when ready
 };

@@ -32,8 +32,8 @@ struct Endpoint {
 struct RevisionRoute {
   int64_t revision = 0;
   std::string version;
-  std::string role;        // "stable" | "canary" | "preview"
-  int weight_percent = 0;  // weights of the main front door sum to 100
+  std::string role;                       // "stable" | "canary" | "preview"
+  int weight_percent = 0;                 // weights of the main front door sum to 100
   std::vector<Endpoint> ready_endpoints;  // only ready instances
   bool operator==(const RevisionRoute&) const = default;
 };
@@ -48,9 +48,9 @@ struct HeaderRoute {
 // The desired routing for one Rollout.
 struct RouteTable {
   std::string rollout;
-  std::string listen;                  // spec.service.listen ("" = no front door)
-  std::string preview_listen;          // blue-green preview front door ("" = none)
-  std::vector<RevisionRoute> revisions;  // main front door weights
+  std::string listen;                       // spec.service.listen ("" = no front door)
+  std::string preview_listen;               // blue-green preview front door ("" = none)
+  std::vector<RevisionRoute> revisions;     // main front door weights
   std::optional<int64_t> preview_revision;  // revision served by the preview front door
   std::vector<HeaderRoute> header_routes;
   std::optional<manifests::HaproxyRouting> haproxy;  // route through HAProxy instead

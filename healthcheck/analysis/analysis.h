@@ -25,10 +25,10 @@ bool is_terminal(AnalysisPhase phase);
 
 struct Measurement {
   AnalysisPhase phase = AnalysisPhase::kPending;  // Successful | Failed | Inconclusive | Error
-  std::optional<double> value;         // scalar result
-  std::vector<double> values;          // vector result (value unset)
-  std::string query;                   // the query / URL / command as sent, args substituted
-  std::string message;                 // error text, job output tail, judge classification
+  std::optional<double> value;                    // scalar result
+  std::vector<double> values;                     // vector result (value unset)
+  std::string query;    // the query / URL / command as sent, args substituted
+  std::string message;  // error text, job output tail, judge classification
   TimePoint started_at{};
   TimePoint finished_at{};
 };
@@ -44,7 +44,7 @@ struct MetricResult {
   int inconclusive = 0;
   int error = 0;
   int consecutive_error = 0;
-  std::string message;  // why the metric reached its phase, with the values
+  std::string message;                    // why the metric reached its phase, with the values
   std::vector<Measurement> measurements;  // most recent last; bounded (oldest dropped)
 };
 

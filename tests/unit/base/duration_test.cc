@@ -11,9 +11,9 @@ TEST_CASE("durations parse in every documented unit", "[duration]") {
     const char* text;
     int64_t ms;
   };
-  const Case cases[] = {{"500ms", 500},  {"30s", 30'000},  {"5m", 300'000},   {"1h", 3'600'000},
-                        {"2", 2'000},    {"0.5", 500},     {"1m30s", 90'000}, {"0s", 0},
-                        {"0.05s", 50},   {"1.5h", 5'400'000}};
+  const Case cases[] = {{"500ms", 500}, {"30s", 30'000},    {"5m", 300'000},   {"1h", 3'600'000},
+                        {"2", 2'000},   {"0.5", 500},       {"1m30s", 90'000}, {"0s", 0},
+                        {"0.05s", 50},  {"1.5h", 5'400'000}};
   for (const auto& c : cases) {
     INFO(c.text);
     auto d = parse_duration(c.text);
