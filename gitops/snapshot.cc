@@ -195,8 +195,8 @@ Result<Snapshot> SnapshotBuilder::build(git_repository* repo, const std::string&
   git_odb* odb = nullptr;
   if (git_repository_odb(&odb, repo) != 0) return internal_error(last_git_error());
   std::unique_ptr<git_odb, void (*)(git_odb*)> odb_handle(odb, git_odb_free);
-  std::vector<SourceFile> sources;
-  std::vector<ManifestFile> accepted;
+  decltype(cache_) next_cache;
+  ManifestSet& set = snap.manifests;
   for (const ManifestFile& ref : ctx.refs) {
     git_oid blob_oid;
     git_oid_fromstr(&blob_oid, ref.blob.c_str());
@@ -205,40 +205,49 @@ Result<Snapshot> SnapshotBuilder::build(git_repository* repo, const std::string&
     if (git_odb_read_header(&size, &type, odb, &blob_oid) != 0)
       return data_loss("blob " + ref.blob + " (" + ref.path + "): " + last_git_error());
     if (size > limits_.max_file_bytes) {
-      ctx.diagnostics.push_back(file_diagnostic(
-          ref.path, "file is " + std::to_string(size) + " bytes, over the limit of " +
-                        std::to_string(limits_.max_file_bytes)));
+      ctx.diagnostics.push_back(
+          file_diagnostic(ref.path, "file is " + std::to_string(size) + " bytes; the limit is " +
+                                        std::to_string(limits_.max_file_bytes) + " bytes"));
       continue;
     }
-    SourceFile source{ref.path, {}};
-    git_blob* blob = nullptr;
-    if (git_blob_lookup(&blob, repo, &blob_oid) != 0)
-      return data_loss("blob " + ref.blob + " (" + ref.path + "): " + last_git_error());
-    source.content.assign(static_cast<const char*>(git_blob_rawcontent(blob)),
-                          static_cast<size_t>(git_blob_rawsize(blob)));
-    git_blob_free(blob);
-    sources.push_back(std::move(source));
-    accepted.push_back(ref);
+    ++stats_.files;
+    std::shared_ptr<const ManifestSet> parsed;
+    auto key = std::make_pair(ref.path, ref.blob);
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      parsed = it->second;
+      ++stats_.files_reused;
+    } else {
+      auto fresh = parse_file(repo, ref);
+      if (!fresh) return fresh.status();
+      parsed = std::move(*fresh);
+      ++stats_.files_parsed;
+    }
+    next_cache.emplace(key, parsed);
+    set.rollouts.insert(set.rollouts.end(), parsed->rollouts.begin(), parsed->rollouts.end());
+    set.templates.insert(set.templates.end(), parsed->templates.begin(), parsed->templates.end());
+    set.diagnostics.insert(set.diagnostics.end(), parsed->diagnostics.begin(),
+                           parsed->diagnostics.end());
   }
+  cache_ = std::move(next_cache);
   snap.files = ctx.refs;
-  snap.manifests = assemble(sources, accepted);
-  for (auto& d : ctx.diagnostics) snap.manifests.diagnostics.push_back(std::move(d));
+  // Same result as load_files() over every file: cross-document checks run on the whole set.
+  manifests::finish_set(set);
+  for (auto& d : ctx.diagnostics) set.diagnostics.push_back(std::move(d));
   std::sort(snap.manifests.diagnostics.begin(), snap.manifests.diagnostics.end());
   return snap;
 }
 
-ManifestSet SnapshotBuilder::assemble(const std::vector<SourceFile>& files,
-                                      const std::vector<ManifestFile>& refs) {
-  stats_.files = files.size();
-  if (last_set_ && refs == last_refs_) {
-    stats_.files_reused = files.size();
-    return *last_set_;
-  }
-  stats_.files_parsed = files.size();
-  auto set = std::make_shared<const ManifestSet>(manifests::load_files(files, limits_));
-  last_refs_ = refs;
-  last_set_ = set;
-  return *set;
+Result<std::shared_ptr<const ManifestSet>> SnapshotBuilder::parse_file(git_repository* repo,
+                                                                       const ManifestFile& ref) {
+  git_oid oid;
+  git_oid_fromstr(&oid, ref.blob.c_str());
+  git_blob* blob = nullptr;
+  if (git_blob_lookup(&blob, repo, &oid) != 0)
+    return data_loss("blob " + ref.blob + " (" + ref.path + "): " + last_git_error());
+  SourceFile source{ref.path, std::string(static_cast<const char*>(git_blob_rawcontent(blob)),
+                                          static_cast<size_t>(git_blob_rawsize(blob)))};
+  git_blob_free(blob);
+  return std::make_shared<const ManifestSet>(manifests::load_file(source, limits_));
 }
 
 }  // namespace sluice::gitops

@@ -64,21 +64,19 @@ class SnapshotBuilder {
 
   const BuildStats& last_stats() const { return stats_; }
   // Drops the parsed-document cache (benchmarks measure a cold parse with it).
-  void clear_cache() {
-    last_refs_.clear();
-    last_set_.reset();
-  }
+  void clear_cache() { cache_.clear(); }
 
  private:
-  manifests::ManifestSet assemble(const std::vector<manifests::SourceFile>& files,
-                                  const std::vector<ManifestFile>& refs);
+  Result<std::shared_ptr<const manifests::ManifestSet>> parse_file(git_repository* repo,
+                                                                   const ManifestFile& ref);
 
   std::string path_;
   manifests::LoadLimits limits_;
   BuildStats stats_;
-  // The last parsed set and the blobs it came from: an unchanged manifests tree is not re-parsed.
-  std::vector<ManifestFile> last_refs_;
-  std::shared_ptr<const manifests::ManifestSet> last_set_;
+  // (path, blob oid) -> the documents of that file alone (load_file). Entries not used by the
+  // latest build are dropped, so the cache holds at most one commit's files.
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const manifests::ManifestSet>>
+      cache_;
 };
 
 Result<CommitInfo> read_commit_info(git_repository* repo, const std::string& sha);

@@ -109,6 +109,8 @@ inline std::string rollout_yaml(const std::string& name, int replicas, const std
          "spec:\n"
          "  replicas: " +
          std::to_string(replicas) + "\n" + extra_spec +
+         "  strategy:\n"
+         "    rollingUpdate: {maxSurge: 1}\n"
          "  template:\n"
          "    version: \"" +
          version +
