@@ -448,6 +448,14 @@ ManifestSet load_files(const std::vector<SourceFile>& files, const LoadLimits& l
   return set;
 }
 
+ManifestSet load_file(const SourceFile& file, const LoadLimits& limits) {
+  ManifestSet set;
+  load_one_file(file, limits, set);
+  return set;
+}
+
+void finish_set(ManifestSet& set) { finish(set); }
+
 ManifestSet load_paths(const std::vector<std::string>& paths, const LoadLimits& limits) {
   ManifestSet set;
   std::vector<SourceFile> files;

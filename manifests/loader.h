@@ -32,6 +32,13 @@ ManifestSet load_files(const std::vector<SourceFile>& files, const LoadLimits& l
 // Reads every *.yaml / *.yml below root (or root itself when it is a file), in sorted order.
 // Symlinks that resolve outside root and files over the size limit are refused with a diagnostic.
 // Diagnostics name files relative to display_base when given, else as found.
+// Incremental loading (the gitops per-blob parse cache). load_file parses and validates one file's
+// documents without the cross-document checks; finish_set sorts, runs the cross-document checks
+// and sorts the diagnostics. load_files(files) == finish_set(concatenation of load_file(f), in
+// order of files).
+ManifestSet load_file(const SourceFile& file, const LoadLimits& limits = {});
+void finish_set(ManifestSet& set);
+
 ManifestSet load_tree(const std::string& root, const LoadLimits& limits = {});
 ManifestSet load_paths(const std::vector<std::string>& paths, const LoadLimits& limits = {});
 

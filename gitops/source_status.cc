@@ -1,0 +1,46 @@
+#include "gitops/source_status.h"
+
+namespace sluice::gitops {
+
+nlohmann::json to_json(const SourceStatus& s) {
+  nlohmann::json j;
+  j["repo"] = s.repo;
+  j["branch"] = s.branch;
+  j["path"] = s.path;
+  j["commit"] = s.commit;
+  j["fetchedAt"] = s.fetched_at ? nlohmann::json(format_rfc3339(*s.fetched_at)) : nullptr;
+  if (s.error) {
+    j["error"] = {{"commit", s.error->commit},
+                  {"message", s.error->message},
+                  {"file", s.error->file},
+                  {"line", s.error->line}};
+  } else {
+    j["error"] = nullptr;
+  }
+  if (!s.commit_info.sha.empty()) {
+    j["commitInfo"] = {{"sha", s.commit_info.sha},
+                       {"author", s.commit_info.author},
+                       {"email", s.commit_info.author_email},
+                       {"time", format_rfc3339(s.commit_info.time)},
+                       {"message", s.commit_info.message}};
+  }
+  j["forced"] = s.forced;
+  j["consecutiveFailures"] = s.consecutive_failures;
+  j["nextFetchAt"] = s.next_fetch_at ? nlohmann::json(format_rfc3339(*s.next_fetch_at)) : nullptr;
+  return j;
+}
+
+SourceError error_from_snapshot(const Snapshot& snapshot) {
+  SourceError e;
+  e.commit = snapshot.commit.sha;
+  if (snapshot.manifests.diagnostics.empty()) return e;
+  const auto& d = snapshot.manifests.diagnostics.front();
+  e.file = d.pos.file;
+  e.line = d.pos.line;
+  e.message = d.to_string();
+  size_t n = snapshot.manifests.diagnostics.size();
+  if (n > 1) e.message += " (and " + std::to_string(n - 1) + " more)";
+  return e;
+}
+
+}  // namespace sluice::gitops
