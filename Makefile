@@ -4,6 +4,9 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= 2
 FUZZ_SECONDS ?= 15
+# ccache keys on paths relative to the checkout, so every clone (CI's included) shares one cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build build-debug demo demo-stream test test-unit fuzz fuzz-run bench lint-examples format clean
 

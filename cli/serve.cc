@@ -63,11 +63,9 @@ int run_serve(const api::ServeFlags& flags) {
   }
 
   boost::asio::io_context ioc;
-  std::unique_ptr<controller::ControlFacade> facade = make_controller(o, ioc);
-  if (!facade)
-    return fail(
-        "this build has no controller wiring (cli/serve_wiring.cc make_controller returned "
-        "nothing); cannot serve");
+  auto made = make_controller(o, ioc);
+  if (!made.is_ok()) return fail(made.status().message());
+  std::unique_ptr<controller::ControlFacade> facade = std::move(*made);
 
   api::ServerOptions server_options;
   server_options.listen = o.listen;

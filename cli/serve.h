@@ -1,8 +1,7 @@
 // `sluice serve`: flags -> ServeOptions -> controller + API server, until SIGTERM/SIGINT.
 //
 // The controller is created by make_controller() (cli/serve_wiring.cc), the one place where the
-// controller, GitOps source, runtime and router are wired together. Until that wiring exists it
-// returns nullptr and `serve` exits with a clear error: the product never serves a fake.
+// controller, GitOps source, runtime and router are wired together.
 #pragma once
 
 #include <memory>
@@ -14,10 +13,11 @@
 
 namespace sluice::cli {
 
-// Builds the real controller for `options`, running on `ioc`. nullptr when this build has no
-// controller wiring (serve then fails with exit code 3).
-std::unique_ptr<controller::ControlFacade> make_controller(const api::ServeOptions& options,
-                                                           boost::asio::io_context& ioc);
+// Builds and starts the real controller for `options`, running on `ioc` (not yet running).
+// Errors: the state dir is locked by another process, the journal is corrupt (kDataLoss with the
+// repair command), or the journal cannot be replayed.
+Result<std::unique_ptr<controller::ControlFacade>> make_controller(
+    const api::ServeOptions& options, boost::asio::io_context& ioc);
 
 // Runs the server until a signal; returns the process exit code.
 int run_serve(const api::ServeFlags& flags);

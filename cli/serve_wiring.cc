@@ -1,12 +1,377 @@
-// The one function that wires the real controller for `sluice serve` (filled in by the lead when
-// the controller, gitops, runtime and traffic branches are merged).
+// The one place where `sluice serve` wires the real parts together:
+//
+//   gitops::Watcher --(valid snapshot)--> Controller::apply_desired
+//   Controller --> LocalProcessRuntime (instances), CompositeRouter (built-in or HAProxy),
+//                  AnalysisRunnerImpl (providers; metrics from router + runtime)
+//   Controller --(records)--> JournalSink --> Journal (state dir), snapshots on a timer
+//   ControllerFacade --> API server (cli/serve.cc)
+//
+// Threads: the controller, the watcher's state, the analysis runner and the runtime's callbacks
+// all run on one strand of the serve io_context (`controller_strand`). The router has its own
+// I/O threads; the watcher has its own fetch thread. See docs/ARCHITECTURE.md, "Threads".
+#include <map>
+#include <memory>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/filesystem.h"
+#include "base/state_dir_lock.h"
 #include "cli/serve.h"
+#include "controller/asio_scheduler.h"
+#include "controller/control_facade.h"
+#include "controller/controller.h"
+#include "controller/journal.h"
+#include "gitops/watcher.h"
+#include "healthcheck/analysis/analysis_runner.h"
+#include "healthcheck/analysis/metrics_source.h"
+#include "runtime/local_process_runtime.h"
+#include "traffic/builtin_router.h"
+#include "traffic/haproxy_router.h"
 
 namespace sluice::cli {
 
-std::unique_ptr<controller::ControlFacade> make_controller(const api::ServeOptions& /*options*/,
-                                                           boost::asio::io_context& /*ioc*/) {
-  return nullptr;  // not wired in this build: run_serve() reports it and exits 3
+namespace {
+
+namespace asio = boost::asio;
+
+// Controller records -> journal. The journal syncs before every outside effect.
+class JournalSink final : public controller::EventSink {
+ public:
+  explicit JournalSink(controller::Journal& journal) : journal_(journal) {}
+
+  void append(const nlohmann::json& record) override {
+    auto seq = journal_.append(record.dump());
+    if (!seq.is_ok()) report(seq.status());
+  }
+
+  void flush_before_action() override {
+    if (Status st = journal_.sync(); !st.is_ok()) report(st);
+  }
+
+  bool healthy() const { return healthy_; }
+
+ private:
+  void report(const Status& st) {
+    if (healthy_) spdlog::error("journal write failed; state is no longer durable: {}", st.message());
+    healthy_ = false;
+  }
+  controller::Journal& journal_;
+  bool healthy_ = true;
+};
+
+// The built-in router for Rollouts without trafficRouting.haproxy, HAProxy for the others.
+class CompositeRouter final : public traffic::Router {
+ public:
+  explicit CompositeRouter(const Clock& clock) : builtin_(clock), haproxy_(clock) {}
+
+  Status apply(const traffic::RouteTable& table) override {
+    const bool use_haproxy = table.haproxy.has_value();
+    bool was_haproxy = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = haproxy_rollouts_.find(table.rollout);
+      was_haproxy = it != haproxy_rollouts_.end() && it->second;
+      haproxy_rollouts_[table.rollout] = use_haproxy;
+    }
+    if (use_haproxy) {
+      if (!was_haproxy) builtin_.remove(table.rollout);
+      return haproxy_.apply(table);
+    }
+    if (was_haproxy) haproxy_.remove(table.rollout);
+    return builtin_.apply(table);
+  }
+
+  void remove(std::string_view rollout) override {
+    builtin_.remove(rollout);
+    haproxy_.remove(rollout);
+    std::lock_guard lock(mu_);
+    haproxy_rollouts_.erase(std::string(rollout));
+  }
+
+  void drain_endpoint(std::string_view rollout, const traffic::Endpoint& endpoint) override {
+    if (uses_haproxy(rollout)) haproxy_.drain_endpoint(rollout, endpoint);
+    else builtin_.drain_endpoint(rollout, endpoint);
+  }
+
+  std::optional<traffic::VersionStats> stats(std::string_view rollout, int64_t revision,
+                                             Duration window) const override {
+    return uses_haproxy(rollout) ? haproxy_.stats(rollout, revision, window)
+                                 : builtin_.stats(rollout, revision, window);
+  }
+
+  std::string metrics_text() const { return builtin_.metrics_text(); }
+
+ private:
+  bool uses_haproxy(std::string_view rollout) const {
+    std::lock_guard lock(mu_);
+    auto it = haproxy_rollouts_.find(std::string(rollout));
+    return it != haproxy_rollouts_.end() && it->second;
+  }
+
+  traffic::BuiltinRouter builtin_;
+  traffic::HaproxyRouter haproxy_;
+  mutable std::mutex mu_;
+  std::map<std::string, bool> haproxy_rollouts_;
+};
+
+// What analysis providers read: router counters and runtime instances.
+// Called on the controller strand (the analysis runner shares it).
+class RouterRuntimeMetrics final : public analysis::MetricsSource {
+ public:
+  RouterRuntimeMetrics(const traffic::Router& router, const runtime::Runtime& runtime)
+      : router_(router), runtime_(runtime) {}
+
+  std::optional<analysis::RequestStats> request_stats(const std::string& rollout,
+                                                      int64_t revision, Duration window) override {
+    auto s = router_.stats(rollout, revision, window);
+    if (!s) return std::nullopt;
+    analysis::RequestStats out;
+    out.requests = s->requests;
+    out.errors = s->errors_5xx;
+    out.p99_ms = s->requests == 0 ? std::nan("") : s->p99_ms;
+    out.window_seconds = static_cast<double>(s->window.count()) / 1000.0;
+    return out;
+  }
+
+  analysis::InstanceCounts instances(const std::string& rollout, int64_t revision) override {
+    analysis::InstanceCounts counts;
+    for (const auto& i : runtime_.observe(rollout)) {
+      if (i.revision != revision || i.terminating) continue;
+      ++counts.desired;
+      if (i.ready) ++counts.ready;
+      counts.restarts += i.restarts;
+    }
+    return counts;
+  }
+
+  std::vector<std::string> instance_urls(const std::string& rollout, int64_t revision,
+                                         const std::string& port,
+                                         const std::string& path) override {
+    std::vector<std::string> urls;
+    const bool numeric = !port.empty() && port.find_first_not_of("0123456789") == std::string::npos;
+    for (const auto& i : runtime_.observe(rollout)) {
+      if (i.revision != revision || i.pid == 0 || i.terminating) continue;
+      int p = 0;
+      if (numeric) {
+        p = std::stoi(port);
+      } else if (auto it = i.ports.find(port); it != i.ports.end()) {
+        p = it->second;
+      }
+      if (p > 0) urls.push_back("http://127.0.0.1:" + std::to_string(p) + path);
+    }
+    return urls;
+  }
+
+  std::vector<double> samples(const std::string&, int64_t, const std::string&,
+                              Duration) override {
+    return {};  // the router keeps counters, not per-request samples: the judge reports NoData
+  }
+
+ private:
+  const traffic::Router& router_;
+  const runtime::Runtime& runtime_;
+};
+
+controller::DesiredState to_desired(const gitops::Snapshot& snapshot) {
+  controller::DesiredState d;
+  d.commit = snapshot.commit.sha;
+  d.author = snapshot.commit.author;
+  d.time = snapshot.commit.time;
+  d.message = snapshot.commit.message;
+  d.manifests = snapshot.manifests;
+  return d;
+}
+
+// Owns every part of the running controller; the API sees it as a ControlFacade.
+class ServeController final : public controller::ControlFacade {
+ public:
+  explicit ServeController(asio::io_context& ioc)
+      : ioc_(ioc), scheduler_(ioc.get_executor(), SystemClock::instance()) {}
+
+  ~ServeController() override {
+    // Called after the io_context stopped: nothing else runs now.
+    if (watcher_) watcher_->stop();
+    facade_.reset();
+  }
+
+  Status start(const api::ServeOptions& o) {
+    Clock& clock = SystemClock::instance();
+    std::error_code ec;
+    std::filesystem::create_directories(o.state_dir, ec);
+    auto lock = StateDirLock::acquire(o.state_dir);
+    if (!lock.is_ok()) return lock.status();
+    lock_.emplace(std::move(*lock));
+
+    controller::JournalOptions jo;
+    jo.dir = o.state_dir + "/journal";
+    jo.sync_every = Duration(20);
+    jo.snapshot_every_records = 5'000;
+    auto journal = controller::Journal::open(fs_, clock, jo);
+    if (!journal.is_ok()) return journal.status();
+    journal_ = std::move(*journal);
+    controller::Recovery recovery = journal_->recover();
+    if (recovery.report.torn_bytes_dropped > 0) {
+      spdlog::warn("journal: dropped a torn tail of {} bytes in {} ({})",
+                   recovery.report.torn_bytes_dropped, recovery.report.torn_segment,
+                   recovery.report.torn_reason);
+    }
+    sink_ = std::make_unique<JournalSink>(*journal_);
+
+    runtime::LocalRuntimeOptions ro;
+    runtime_ = std::make_unique<runtime::LocalProcessRuntime>(ioc_, clock, o.state_dir + "/runtime", ro);
+    for (const auto& problem : runtime_->startup_problems()) spdlog::warn("runtime: {}", problem);
+    router_ = std::make_unique<CompositeRouter>(clock);
+    metrics_ = std::make_unique<RouterRuntimeMetrics>(*router_, *runtime_);
+    analysis::AnalysisRunnerOptions ao;
+    ao.default_prometheus_address = o.prometheus_address;
+    analysis_ = std::make_unique<analysis::AnalysisRunnerImpl>(scheduler_.strand(), clock, metrics_.get(), ao);
+
+    controller_ = std::make_unique<controller::Controller>(controller::ControllerDeps{
+        clock, scheduler_, *runtime_, *router_, *analysis_, *sink_});
+
+    // Replay the journal before anything can act.
+    std::optional<nlohmann::json> snapshot;
+    std::vector<nlohmann::json> records;
+    try {
+      if (recovery.snapshot) snapshot = nlohmann::json::parse(recovery.snapshot->payload);
+      records.reserve(recovery.tail.size());
+      for (const auto& r : recovery.tail) records.push_back(nlohmann::json::parse(r.payload));
+    } catch (const std::exception& e) {
+      return data_loss(std::string("journal holds a record that is not JSON: ") + e.what());
+    }
+    if (Status st = controller_->recover(snapshot ? &*snapshot : nullptr, records); !st.is_ok()) {
+      return st;
+    }
+    spdlog::info("journal: replayed {} records{}", records.size(),
+                 snapshot ? " after a snapshot" : "");
+
+    facade_ = std::make_unique<controller::ControllerFacade>(*controller_, scheduler_);
+
+    auto post_enqueue = [this](const std::string& rollout) {
+      scheduler_.post([this, rollout] { controller_->enqueue(rollout); });
+    };
+    runtime_->set_listener(post_enqueue);
+    analysis_->set_listener(
+        [post_enqueue](const std::string& rollout, const std::string&) { post_enqueue(rollout); });
+    runtime_->set_before_stop([this](const runtime::InstanceStatus& instance) {
+      for (const auto& [name, port] : instance.ports) {
+        router_->drain_endpoint(instance.rollout, traffic::Endpoint{instance.id, "127.0.0.1", port});
+      }
+    });
+
+    gitops::RepoConfig rc;
+    rc.url = o.repo;
+    rc.ref = o.branch;
+    rc.path = o.path;
+    rc.state_dir = o.state_dir;
+    gitops::WatcherOptions wo;
+    wo.poll = o.poll;
+    watcher_ = std::make_unique<gitops::Watcher>(
+        scheduler_.strand(), clock, random_, rc, wo,
+        [this](const std::shared_ptr<const gitops::Snapshot>& snap, const gitops::SetDiff&) {
+          spdlog::info("applying commit {} ({}): {}", snap->commit.sha.substr(0, 12),
+                       snap->commit.author, snap->commit.summary());
+          controller_->apply_desired(to_desired(*snap));
+          facade_->set_ready(true);
+          return Status::ok();
+        });
+    controller_->set_checkout_resolver([this](const std::string& commit) -> std::string {
+      if (commit.empty()) return "";
+      auto dir = watcher_->checkout(commit);
+      if (!dir.is_ok()) {
+        spdlog::error("checkout of {} failed: {}", commit, dir.status().message());
+        return "";
+      }
+      return *dir;
+    });
+    facade_->set_source_hooks(controller::SourceHooks{
+        [this] { return gitops::to_json(watcher_->status()); },
+        [this](std::function<void(Result<nlohmann::json>)> done) {
+          watcher_->sync([done = std::move(done)](const Result<gitops::SourceStatus>& r) {
+            if (r.is_ok()) done(gitops::to_json(*r));
+            else done(r.status());
+          });
+        },
+        [this](const std::string& reason) { watcher_->refresh(reason); }});
+    watcher_->start();
+    schedule_snapshot();
+    return Status::ok();
+  }
+
+  // ControlFacade: forward to the controller's facade; metrics add the router's.
+  nlohmann::json list_rollouts() const override { return facade_->list_rollouts(); }
+  std::optional<nlohmann::json> get_rollout(const std::string& name) const override {
+    return facade_->get_rollout(name);
+  }
+  std::optional<nlohmann::json> history(const std::string& name) const override {
+    return facade_->history(name);
+  }
+  nlohmann::json events(const std::string& rollout, uint64_t after_id) const override {
+    return facade_->events(rollout, after_id);
+  }
+  std::unique_ptr<controller::Subscription> subscribe(const std::string& rollout,
+                                                      controller::EventCallback cb) override {
+    return facade_->subscribe(rollout, std::move(cb));
+  }
+  void command(const controller::VerbRequest& request, controller::VerbCallback done) override {
+    facade_->command(request, std::move(done));
+  }
+  nlohmann::json source() const override { return facade_->source(); }
+  void sync(std::function<void(Result<nlohmann::json>)> done) override {
+    facade_->sync(std::move(done));
+  }
+  void request_refresh(const std::string& reason) override { facade_->request_refresh(reason); }
+  bool ready() const override { return facade_->ready() && sink_->healthy(); }
+  std::string metrics_text() const override {
+    return facade_->metrics_text() + router_->metrics_text();
+  }
+
+ private:
+  // Snapshots are taken between reconciles (on the strand), so the state matches the journal.
+  void schedule_snapshot() {
+    snapshot_timer_ = scheduler_.call_at(SystemClock::instance().now() + Duration(5'000), [this] {
+      if (journal_->snapshot_due()) {
+        if (Status st = journal_->sync(); st.is_ok()) {
+          st = journal_->write_snapshot(journal_->last_seq(), controller_->snapshot().dump());
+          if (!st.is_ok()) spdlog::error("journal snapshot failed: {}", st.message());
+        }
+      }
+      schedule_snapshot();
+    });
+  }
+
+  asio::io_context& ioc_;
+  controller::AsioScheduler scheduler_;  // owns the controller strand
+  PosixFilesystem fs_;
+  SeededRandom random_{static_cast<uint64_t>(std::random_device{}())};
+  std::optional<StateDirLock> lock_;
+  std::unique_ptr<controller::Journal> journal_;
+  std::unique_ptr<JournalSink> sink_;
+  std::unique_ptr<runtime::LocalProcessRuntime> runtime_;
+  std::unique_ptr<CompositeRouter> router_;
+  std::unique_ptr<RouterRuntimeMetrics> metrics_;
+  std::unique_ptr<analysis::AnalysisRunnerImpl> analysis_;
+  std::unique_ptr<controller::Controller> controller_;
+  std::unique_ptr<controller::ControllerFacade> facade_;
+  std::unique_ptr<gitops::Watcher> watcher_;
+  controller::Scheduler::TimerId snapshot_timer_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<controller::ControlFacade>> make_controller(
+    const api::ServeOptions& options, boost::asio::io_context& ioc) {
+  auto serve = std::make_unique<ServeController>(ioc);
+  if (Status st = serve->start(options); !st.is_ok()) return st;
+  return std::unique_ptr<controller::ControlFacade>(std::move(serve));
 }
 
 }  // namespace sluice::cli
