@@ -16,8 +16,8 @@ namespace sluice::cli {
 // Builds and starts the real controller for `options`, running on `ioc` (not yet running).
 // Errors: the state dir is locked by another process, the journal is corrupt (kDataLoss with the
 // repair command), or the journal cannot be replayed.
-Result<std::unique_ptr<controller::ControlFacade>> make_controller(
-    const api::ServeOptions& options, boost::asio::io_context& ioc);
+Result<std::unique_ptr<controller::ControlFacade>> make_controller(const api::ServeOptions& options,
+                                                                   boost::asio::io_context& ioc);
 
 // Runs the server until a signal; returns the process exit code.
 int run_serve(const api::ServeFlags& flags);

@@ -9,18 +9,18 @@
 // Threads: the controller, the watcher's state, the analysis runner and the runtime's callbacks
 // all run on one strand of the serve io_context (`controller_strand`). The router has its own
 // I/O threads; the watcher has its own fetch thread. See docs/ARCHITECTURE.md, "Threads".
-#include <map>
-#include <memory>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
 
 #include "base/filesystem.h"
 #include "base/state_dir_lock.h"
@@ -60,7 +60,8 @@ class JournalSink final : public controller::EventSink {
 
  private:
   void report(const Status& st) {
-    if (healthy_) spdlog::error("journal write failed; state is no longer durable: {}", st.message());
+    if (healthy_)
+      spdlog::error("journal write failed; state is no longer durable: {}", st.message());
     healthy_ = false;
   }
   controller::Journal& journal_;
@@ -97,8 +98,10 @@ class CompositeRouter final : public traffic::Router {
   }
 
   void drain_endpoint(std::string_view rollout, const traffic::Endpoint& endpoint) override {
-    if (uses_haproxy(rollout)) haproxy_.drain_endpoint(rollout, endpoint);
-    else builtin_.drain_endpoint(rollout, endpoint);
+    if (uses_haproxy(rollout))
+      haproxy_.drain_endpoint(rollout, endpoint);
+    else
+      builtin_.drain_endpoint(rollout, endpoint);
   }
 
   std::optional<traffic::VersionStats> stats(std::string_view rollout, int64_t revision,
@@ -129,8 +132,8 @@ class RouterRuntimeMetrics final : public analysis::MetricsSource {
   RouterRuntimeMetrics(const traffic::Router& router, const runtime::Runtime& runtime)
       : router_(router), runtime_(runtime) {}
 
-  std::optional<analysis::RequestStats> request_stats(const std::string& rollout,
-                                                      int64_t revision, Duration window) override {
+  std::optional<analysis::RequestStats> request_stats(const std::string& rollout, int64_t revision,
+                                                      Duration window) override {
     auto s = router_.stats(rollout, revision, window);
     if (!s) return std::nullopt;
     analysis::RequestStats out;
@@ -170,8 +173,7 @@ class RouterRuntimeMetrics final : public analysis::MetricsSource {
     return urls;
   }
 
-  std::vector<double> samples(const std::string&, int64_t, const std::string&,
-                              Duration) override {
+  std::vector<double> samples(const std::string&, int64_t, const std::string&, Duration) override {
     return {};  // the router keeps counters, not per-request samples: the judge reports NoData
   }
 
@@ -226,16 +228,18 @@ class ServeController final : public controller::ControlFacade {
     sink_ = std::make_unique<JournalSink>(*journal_);
 
     runtime::LocalRuntimeOptions ro;
-    runtime_ = std::make_unique<runtime::LocalProcessRuntime>(ioc_, clock, o.state_dir + "/runtime", ro);
+    runtime_ =
+        std::make_unique<runtime::LocalProcessRuntime>(ioc_, clock, o.state_dir + "/runtime", ro);
     for (const auto& problem : runtime_->startup_problems()) spdlog::warn("runtime: {}", problem);
     router_ = std::make_unique<CompositeRouter>(clock);
     metrics_ = std::make_unique<RouterRuntimeMetrics>(*router_, *runtime_);
     analysis::AnalysisRunnerOptions ao;
     ao.default_prometheus_address = o.prometheus_address;
-    analysis_ = std::make_unique<analysis::AnalysisRunnerImpl>(scheduler_.strand(), clock, metrics_.get(), ao);
+    analysis_ = std::make_unique<analysis::AnalysisRunnerImpl>(scheduler_.strand(), clock,
+                                                               metrics_.get(), ao);
 
-    controller_ = std::make_unique<controller::Controller>(controller::ControllerDeps{
-        clock, scheduler_, *runtime_, *router_, *analysis_, *sink_});
+    controller_ = std::make_unique<controller::Controller>(
+        controller::ControllerDeps{clock, scheduler_, *runtime_, *router_, *analysis_, *sink_});
 
     // Replay the journal before anything can act.
     std::optional<nlohmann::json> snapshot;
@@ -263,7 +267,8 @@ class ServeController final : public controller::ControlFacade {
         [post_enqueue](const std::string& rollout, const std::string&) { post_enqueue(rollout); });
     runtime_->set_before_stop([this](const runtime::InstanceStatus& instance) {
       for (const auto& [name, port] : instance.ports) {
-        router_->drain_endpoint(instance.rollout, traffic::Endpoint{instance.id, "127.0.0.1", port});
+        router_->drain_endpoint(instance.rollout,
+                                traffic::Endpoint{instance.id, "127.0.0.1", port});
       }
     });
 
@@ -296,8 +301,10 @@ class ServeController final : public controller::ControlFacade {
         [this] { return gitops::to_json(watcher_->status()); },
         [this](std::function<void(Result<nlohmann::json>)> done) {
           watcher_->sync([done = std::move(done)](const Result<gitops::SourceStatus>& r) {
-            if (r.is_ok()) done(gitops::to_json(*r));
-            else done(r.status());
+            if (r.is_ok())
+              done(gitops::to_json(*r));
+            else
+              done(r.status());
           });
         },
         [this](const std::string& reason) { watcher_->refresh(reason); }});
@@ -367,8 +374,8 @@ class ServeController final : public controller::ControlFacade {
 
 }  // namespace
 
-Result<std::unique_ptr<controller::ControlFacade>> make_controller(
-    const api::ServeOptions& options, boost::asio::io_context& ioc) {
+Result<std::unique_ptr<controller::ControlFacade>> make_controller(const api::ServeOptions& options,
+                                                                   boost::asio::io_context& ioc) {
   auto serve = std::make_unique<ServeController>(ioc);
   if (Status st = serve->start(options); !st.is_ok()) return st;
   return std::unique_ptr<controller::ControlFacade>(std::move(serve));

@@ -2,9 +2,15 @@
 // the scripted fake facade), checking the CI exit codes 0/1/2/3 and the JSON output.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -150,11 +156,112 @@ TEST_CASE("cli verbs, undo, history, events", "[cli][api]") {
   CHECK(sluice_cli({"history", "nope", "--server", server.url}).exit_code == 3);
 }
 
-TEST_CASE("sluice serve without controller wiring exits 3 instead of serving a fake",
-          "[cli][api]") {
-  auto r = sluice_cli(
-      {"serve", "--repo", "/nonexistent", "--listen", "127.0.0.1:0", "--log-format", "json"});
-  CHECK(r.exit_code == 3);
+TEST_CASE("sluice serve with a bad config file exits 3", "[cli][serve]") {
   auto bad_config = sluice_cli({"serve", "--config", "/nonexistent/sluice.yaml"});
   CHECK(bad_config.exit_code == 3);
+}
+
+namespace {
+
+int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+void run_git(const std::string& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), {"/usr/bin/git", "-C", dir});
+  ChildProcess p(args, {"GIT_AUTHOR_NAME=test", "GIT_AUTHOR_EMAIL=test@example.com",
+                        "GIT_COMMITTER_NAME=test", "GIT_COMMITTER_EMAIL=test@example.com"});
+  REQUIRE(p.started());
+  REQUIRE(p.wait(20'000ms) == 0);
+}
+
+// Kills every process whose environment carries marker (the instances serve leaves running on
+// purpose: they are adopted by the next start).
+int kill_marked_processes(const std::string& marker) {
+  int killed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "environ", std::ios::binary);
+    std::string environ_text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+    if (environ_text.find(marker) != std::string::npos) {
+      ::kill(std::stoi(name), SIGKILL);
+      ++killed;
+    }
+  }
+  return killed;
+}
+
+}  // namespace
+
+TEST_CASE("sluice serve applies a Git commit, serves the API, and refuses a second instance",
+          "[cli][serve]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice-serve-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  const std::string repo = (dir / "repo").string();
+  const std::string state = (dir / "state").string();
+  const std::string marker = "SLUICE_TEST_MARKER=" + dir.string();
+  std::filesystem::create_directories(repo);
+  {
+    std::ofstream m(repo + "/svc.yaml");
+    m << "apiVersion: sluice.dev/v1alpha1\nkind: Rollout\nmetadata: {name: svc}\nspec:\n"
+         "  replicas: 2\n  template:\n    version: \"1\"\n"
+         "    command: [\""
+      << kBin
+      << "/sluice-testsvc\", \"--port\", \"$(PORT)\"]\n"
+         "    env: [{name: SLUICE_TEST_MARKER, value: \""
+      << dir.string()
+      << "\"}]\n"
+         "    ports: [{name: http, containerPort: 0}]\n"
+         "    readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 0.1}\n"
+         "  strategy: {rollingUpdate: {maxSurge: 1}}\n";
+  }
+  run_git(repo, {"init", "-q", "-b", "main"});
+  run_git(repo, {"add", "."});
+  run_git(repo, {"commit", "-q", "-m", "first"});
+
+  const std::string listen = "127.0.0.1:" + std::to_string(free_loopback_port());
+  const std::string url = "http://" + listen;
+  ChildProcess serve({kBin + "/sluice", "serve", "--repo", repo, "--state-dir", state, "--listen",
+                      listen, "--poll", "1s", "--log-format", "json"});
+  REQUIRE(serve.started());
+
+  // Wait (bounded) until the server answers and knows the rollout.
+  bool known = false;
+  for (int i = 0; i < 100 && !known; ++i) {
+    known = sluice_cli({"get", "svc", "--server", url, "-o", "json"}).exit_code == 0;
+    if (!known) std::this_thread::sleep_for(200ms);
+  }
+  REQUIRE(known);
+  // The first commit comes up at full size and becomes Healthy: status --wait says so (exit 0).
+  auto status = sluice_cli({"status", "svc", "--wait", "--timeout", "25s", "--server", url});
+  INFO(status.out);
+  CHECK(status.exit_code == 0);
+  auto rollout = sluice_cli({"get", "svc", "--server", url, "-o", "json"}).as_json();
+  CHECK(rollout["phase"] == "Healthy");
+  CHECK(rollout["stable"]["ready"] == 2);
+  CHECK(rollout["desired"]["revision"] == 1);
+
+  // A second controller on the same state dir is refused at once.
+  auto second = sluice_cli({"serve", "--repo", repo, "--state-dir", state, "--listen",
+                            "127.0.0.1:" + std::to_string(free_loopback_port())});
+  CHECK(second.exit_code == 3);
+
+  serve.terminate();
+  CHECK(serve.wait(15'000ms) == 0);
+  // Instances outlive the controller (adopted on the next start); this test cleans them up.
+  CHECK(kill_marked_processes(marker) == 2);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
