@@ -150,6 +150,44 @@ bool prescan_depth(const std::string& text, int max_depth, int& bad_line, int& b
   return true;
 }
 
+// yaml-cpp 0.7 never returns (it allocates forever) when a document's first token is a flow
+// entry ',' (", ", "# c\n,", "!!str ,"). Such a document is never a valid manifest, so it is
+// refused before yaml-cpp sees it. Returns false with the position of the ','.
+bool document_starts_with_comma(const std::string& text, int& bad_line, int& bad_col) {
+  bool at_document_start = true;
+  int line_no = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    ++line_no;
+    const std::string trimmed = line.substr(0, line.find_last_not_of(" \t\r") + 1);
+    if (trimmed.rfind("---", 0) == 0 || trimmed.rfind("...", 0) == 0) {
+      at_document_start = true;
+    } else if (at_document_start) {
+      size_t i = 0;
+      while (i < line.size()) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        if (i >= line.size() || line[i] == '#') break;  // blank or comment: keep looking
+        if (line[i] == '!' || line[i] == '&') {          // tag or anchor before the content
+          while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+          continue;
+        }
+        if (line[i] == ',') {
+          bad_line = line_no;
+          bad_col = static_cast<int>(i) + 1;
+          return true;
+        }
+        at_document_start = false;
+        break;
+      }
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
 // Counts nodes with aliases expanded (a "billion laughs" document is small as text but huge
 // when walked) and measures depth. Stops as soon as a bound is crossed.
 struct WalkBudget {
@@ -297,6 +335,11 @@ void load_one_file(const SourceFile& f, const LoadLimits& limits, ManifestSet& s
     set.diagnostics.push_back(file_error(
         f.path, bad_line, bad_col,
         fmt::format("nesting is deeper than {} levels; refusing the file", limits.max_depth)));
+    return;
+  }
+  if (document_starts_with_comma(f.content, bad_line, bad_col)) {
+    set.diagnostics.push_back(file_error(
+        f.path, bad_line, bad_col, "YAML syntax error: a document may not start with ','"));
     return;
   }
   std::vector<YAML::Node> docs;

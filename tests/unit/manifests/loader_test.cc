@@ -367,6 +367,16 @@ TEST_CASE("YAML syntax errors, tabs and duplicate keys", "[loader][bad-input]") 
   CHECK(d.pos.line == 7);
 }
 
+TEST_CASE("documents yaml-cpp would never finish parsing are refused", "[loader][bad-input]") {
+  // yaml-cpp 0.7 loops forever on a leading flow entry; found by manifests_loader_fuzz.
+  for (const std::string text : {", ", ",", "# comment\n  , a", "!!str ,", "a: 1\n---\n,"}) {
+    INFO(text);
+    const Diagnostic d = only_error(load(text));
+    CHECK_THAT(d.message, Catch::Contains("may not start with ','"));
+    CHECK(d.pos.line >= 1);
+  }
+}
+
 TEST_CASE("empty, non-UTF-8 and oversized files", "[loader][bad-input]") {
   Diagnostic d = only_error(load(""));
   CHECK_THAT(d.message, Catch::Contains("no YAML documents"));
