@@ -150,10 +150,13 @@ bool prescan_depth(const std::string& text, int max_depth, int& bad_line, int& b
   return true;
 }
 
-// yaml-cpp 0.7 never returns (it allocates forever) when a document's first token is a flow
-// entry ',' (", ", "# c\n,", "!!str ,"). Such a document is never a valid manifest, so it is
-// refused before yaml-cpp sees it. Returns false with the position of the ','.
-bool document_starts_with_comma(const std::string& text, int& bad_line, int& bad_col) {
+// yaml-cpp 0.7 never returns (it allocates forever) on some documents whose top level is not a
+// block mapping: a leading flow entry (", ", "!,"), or a quoted scalar or flow collection at the
+// root followed by ',' ("'',", "[a] ,", "{a: 1},"; found by manifests_loader_fuzz). A manifest is
+// always a block mapping, so each document's first token is checked before yaml-cpp sees it:
+// it must be a plain key, or a quoted key followed by ':' on the same line. Returns the problem,
+// or "" when every document starts well.
+std::string check_document_roots(const std::string& text, int& bad_line, int& bad_col) {
   bool at_document_start = true;
   int line_no = 0;
   size_t start = 0;
@@ -169,15 +172,41 @@ bool document_starts_with_comma(const std::string& text, int& bad_line, int& bad
       size_t i = 0;
       while (i < line.size()) {
         while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-        if (i >= line.size() || line[i] == '#') break;  // blank or comment: keep looking
-        if (line[i] == '!' || line[i] == '&') {          // tag or anchor before the content
-          while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+        if (i >= line.size() || line[i] == '#' || line[i] == '%') break;  // keep looking
+        if (line[i] == '!' || line[i] == '&') {  // tag or anchor before the content
+          while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != ',') ++i;
           continue;
         }
-        if (line[i] == ',') {
-          bad_line = line_no;
-          bad_col = static_cast<int>(i) + 1;
-          return true;
+        bad_line = line_no;
+        bad_col = static_cast<int>(i) + 1;
+        const char c = line[i];
+        if (c == ',') return "YAML syntax error: a document may not start with ','";
+        if (c == '[' || c == '{') {
+          return "a manifest document must be a block mapping (key: value lines); flow style "
+                 "at the top level is not supported";
+        }
+        if (c == '\'' || c == '"') {
+          size_t j = i + 1;
+          while (j < line.size()) {
+            if (c == '"' && line[j] == '\\') {
+              j += 2;
+              continue;
+            }
+            if (line[j] == c) {
+              if (c == '\'' && j + 1 < line.size() && line[j + 1] == '\'') {
+                j += 2;
+                continue;
+              }
+              break;
+            }
+            ++j;
+          }
+          size_t k = j + 1;
+          while (k < line.size() && (line[k] == ' ' || line[k] == '\t')) ++k;
+          if (j >= line.size() || k >= line.size() || line[k] != ':') {
+            return "a manifest document must be a mapping; a quoted value may not stand at its "
+                   "top level";
+          }
         }
         at_document_start = false;
         break;
@@ -185,7 +214,7 @@ bool document_starts_with_comma(const std::string& text, int& bad_line, int& bad
     }
     start = end + 1;
   }
-  return false;
+  return "";
 }
 
 // Counts nodes with aliases expanded (a "billion laughs" document is small as text but huge
@@ -337,9 +366,9 @@ void load_one_file(const SourceFile& f, const LoadLimits& limits, ManifestSet& s
         fmt::format("nesting is deeper than {} levels; refusing the file", limits.max_depth)));
     return;
   }
-  if (document_starts_with_comma(f.content, bad_line, bad_col)) {
-    set.diagnostics.push_back(file_error(
-        f.path, bad_line, bad_col, "YAML syntax error: a document may not start with ','"));
+  if (const std::string problem = check_document_roots(f.content, bad_line, bad_col);
+      !problem.empty()) {
+    set.diagnostics.push_back(file_error(f.path, bad_line, bad_col, problem));
     return;
   }
   std::vector<YAML::Node> docs;

@@ -369,12 +369,21 @@ TEST_CASE("YAML syntax errors, tabs and duplicate keys", "[loader][bad-input]") 
 
 TEST_CASE("documents yaml-cpp would never finish parsing are refused", "[loader][bad-input]") {
   // yaml-cpp 0.7 loops forever on a leading flow entry; found by manifests_loader_fuzz.
-  for (const std::string text : {", ", ",", "# comment\n  , a", "!!str ,", "a: 1\n---\n,"}) {
+  for (const std::string text : {", ", ",", "# comment\n  , a", "!!str ,", "!,", "&a,", "a: 1\n---\n,"}) {
     INFO(text);
     const Diagnostic d = only_error(load(text));
     CHECK_THAT(d.message, Catch::Contains("may not start with ','"));
     CHECK(d.pos.line >= 1);
   }
+  for (const std::string text : {"'',", "'' ,", "\"x\",", "''\n,", "[a] ,", "{a: 1},", "&a '',"}) {
+    INFO(text);
+    const Diagnostic d = only_error(load(text));
+    CHECK_THAT(d.message, Catch::Contains("must be a"));
+  }
+  // Quoted keys at the top are fine.
+  std::string quoted = rollout();
+  quoted.replace(0, 10, "'apiVersion'");
+  CHECK(load(quoted).ok());
 }
 
 TEST_CASE("empty, non-UTF-8 and oversized files", "[loader][bad-input]") {
