@@ -356,7 +356,9 @@ void load_one_file(const SourceFile& f, const LoadLimits& limits, ManifestSet& s
     int line, col;
     line_col_of(f.content, bad, line, col);
     set.diagnostics.push_back(file_error(
-        f.path, line, col, fmt::format("file is not valid UTF-8 (byte offset {})", bad)));
+        f.path, line, col, fmt::format("file is not valid UTF-8 text (byte 0x{:02x} at offset {}; YAML allows only "
+                    "printable characters)",
+                    static_cast<unsigned>(static_cast<unsigned char>(f.content[bad])), bad)));
     return;
   }
   int bad_line = 0, bad_col = 0;

@@ -396,6 +396,11 @@ TEST_CASE("empty, non-UTF-8 and oversized files", "[loader][bad-input]") {
   CHECK(d.pos.line == 2);
   CHECK(d.pos.column == 7);
 
+  d = only_error(load(std::string("a: 1\nb: \0,\0", 11)));
+  CHECK_THAT(d.message, Catch::Contains("byte 0x00"));
+  CHECK(d.pos.line == 2);
+  CHECK(d.pos.column == 4);
+
   std::string big(50u * 1024 * 1024, '#');
   d = only_error(load(big));
   CHECK_THAT(d.message, Catch::Contains("the limit is"));
