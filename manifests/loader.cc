@@ -35,6 +35,8 @@ size_t invalid_utf8_at(const std::string& s) {
     size_t len;
     uint32_t cp;
     if (c < 0x80) {
+      // YAML allows only printable characters: no C0 controls except tab, LF, CR; no DEL.
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return i;
       ++i;
       continue;
     }
@@ -356,7 +358,8 @@ void load_one_file(const SourceFile& f, const LoadLimits& limits, ManifestSet& s
     int line, col;
     line_col_of(f.content, bad, line, col);
     set.diagnostics.push_back(file_error(
-        f.path, line, col, fmt::format("file is not valid UTF-8 text (byte 0x{:02x} at offset {}; YAML allows only "
+        f.path, line, col,
+        fmt::format("file is not valid UTF-8 text (byte 0x{:02x} at offset {}; YAML allows only "
                     "printable characters)",
                     static_cast<unsigned>(static_cast<unsigned char>(f.content[bad])), bad)));
     return;

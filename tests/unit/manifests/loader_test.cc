@@ -369,7 +369,8 @@ TEST_CASE("YAML syntax errors, tabs and duplicate keys", "[loader][bad-input]") 
 
 TEST_CASE("documents yaml-cpp would never finish parsing are refused", "[loader][bad-input]") {
   // yaml-cpp 0.7 loops forever on a leading flow entry; found by manifests_loader_fuzz.
-  for (const std::string text : {", ", ",", "# comment\n  , a", "!!str ,", "!,", "&a,", "a: 1\n---\n,"}) {
+  for (const std::string text :
+       {", ", ",", "# comment\n  , a", "!!str ,", "!,", "&a,", "a: 1\n---\n,"}) {
     INFO(text);
     const Diagnostic d = only_error(load(text));
     CHECK_THAT(d.message, Catch::Contains("may not start with ','"));
