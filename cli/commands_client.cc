@@ -233,10 +233,13 @@ int run_verb(const std::string& verb, const VerbOptions& o) {
     print(reply->json.dump(2) + "\n");
   } else {
     const json& r = reply->json;
+    // The reply is the rollout as the verb was accepted; the controller acts on it right after,
+    // so say so rather than present it as the outcome.
     print(fmt::format(
-        "{}: {} done; now {} at step {} (canary {}%)\n", o.name, verb, r.value("phase", "?"),
+        "{}: {} accepted (was {} at step {}, canary {}%); follow with: sluice get {} --watch\n",
+        o.name, verb, r.value("phase", "?"),
         r.contains("currentStepIndex") ? r["currentStepIndex"].dump() : std::string("-"),
-        r.value("weights", json::object()).value("canary", 0)));
+        r.value("weights", json::object()).value("canary", 0), o.name));
   }
   return kExitOk;
 }
