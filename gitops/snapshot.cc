@@ -197,6 +197,11 @@ Result<Snapshot> SnapshotBuilder::build(git_repository* repo, const std::string&
   std::unique_ptr<git_odb, void (*)(git_odb*)> odb_handle(odb, git_odb_free);
   decltype(cache_) next_cache;
   ManifestSet& set = snap.manifests;
+  // Files whose blob is not cached are parsed together: one parse-guard child for the batch.
+  std::vector<const ManifestFile*> kept;
+  std::vector<std::shared_ptr<const ManifestSet>> parsed;
+  std::vector<size_t> fresh_index;
+  std::vector<SourceFile> fresh_sources;
   for (const ManifestFile& ref : ctx.refs) {
     git_oid blob_oid;
     git_oid_fromstr(&blob_oid, ref.blob.c_str());
@@ -211,22 +216,33 @@ Result<Snapshot> SnapshotBuilder::build(git_repository* repo, const std::string&
       continue;
     }
     ++stats_.files;
-    std::shared_ptr<const ManifestSet> parsed;
-    auto key = std::make_pair(ref.path, ref.blob);
-    if (auto it = cache_.find(key); it != cache_.end()) {
-      parsed = it->second;
+    kept.push_back(&ref);
+    if (auto it = cache_.find(std::make_pair(ref.path, ref.blob)); it != cache_.end()) {
+      parsed.push_back(it->second);
       ++stats_.files_reused;
     } else {
-      auto fresh = parse_file(repo, ref);
-      if (!fresh) return fresh.status();
-      parsed = std::move(*fresh);
+      auto source = read_source(repo, ref);
+      if (!source) return source.status();
+      parsed.emplace_back();
+      fresh_index.push_back(parsed.size() - 1);
+      fresh_sources.push_back(std::move(*source));
       ++stats_.files_parsed;
     }
-    next_cache.emplace(key, parsed);
-    set.rollouts.insert(set.rollouts.end(), parsed->rollouts.begin(), parsed->rollouts.end());
-    set.templates.insert(set.templates.end(), parsed->templates.begin(), parsed->templates.end());
-    set.diagnostics.insert(set.diagnostics.end(), parsed->diagnostics.begin(),
-                           parsed->diagnostics.end());
+  }
+  std::vector<ManifestSet> fresh = manifests::load_each(fresh_sources, limits_);
+  for (size_t k = 0; k < fresh.size(); ++k) {
+    parsed[fresh_index[k]] = std::make_shared<const ManifestSet>(std::move(fresh[k]));
+  }
+  for (size_t k = 0; k < kept.size(); ++k) {
+    if (parsed[k]->unguarded_files == 0) {
+      next_cache.emplace(std::make_pair(kept[k]->path, kept[k]->blob), parsed[k]);
+    }
+    set.rollouts.insert(set.rollouts.end(), parsed[k]->rollouts.begin(),
+                        parsed[k]->rollouts.end());
+    set.templates.insert(set.templates.end(), parsed[k]->templates.begin(),
+                         parsed[k]->templates.end());
+    set.diagnostics.insert(set.diagnostics.end(), parsed[k]->diagnostics.begin(),
+                           parsed[k]->diagnostics.end());
   }
   cache_ = std::move(next_cache);
   snap.files = ctx.refs;
@@ -237,8 +253,7 @@ Result<Snapshot> SnapshotBuilder::build(git_repository* repo, const std::string&
   return snap;
 }
 
-Result<std::shared_ptr<const ManifestSet>> SnapshotBuilder::parse_file(git_repository* repo,
-                                                                       const ManifestFile& ref) {
+Result<SourceFile> SnapshotBuilder::read_source(git_repository* repo, const ManifestFile& ref) {
   git_oid oid;
   git_oid_fromstr(&oid, ref.blob.c_str());
   git_blob* blob = nullptr;
@@ -247,7 +262,7 @@ Result<std::shared_ptr<const ManifestSet>> SnapshotBuilder::parse_file(git_repos
   SourceFile source{ref.path, std::string(static_cast<const char*>(git_blob_rawcontent(blob)),
                                           static_cast<size_t>(git_blob_rawsize(blob)))};
   git_blob_free(blob);
-  return std::make_shared<const ManifestSet>(manifests::load_file(source, limits_));
+  return source;
 }
 
 }  // namespace sluice::gitops

@@ -67,8 +67,7 @@ class SnapshotBuilder {
   void clear_cache() { cache_.clear(); }
 
  private:
-  Result<std::shared_ptr<const manifests::ManifestSet>> parse_file(git_repository* repo,
-                                                                   const ManifestFile& ref);
+  Result<manifests::SourceFile> read_source(git_repository* repo, const ManifestFile& ref);
 
   std::string path_;
   manifests::LoadLimits limits_;

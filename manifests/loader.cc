@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "manifests/decode.h"
+#include "manifests/parse_guard.h"
 
 namespace sluice::manifests {
 
@@ -347,12 +348,13 @@ void load_document(const std::string& file, int index, const YAML::Node& doc,
   }
 }
 
-void load_one_file(const SourceFile& f, const LoadLimits& limits, ManifestSet& set) {
+// The checks that must pass before yaml-cpp may see the text. False: a diagnostic was added.
+bool precheck(const SourceFile& f, const LoadLimits& limits, ManifestSet& set) {
   if (f.content.size() > limits.max_file_bytes) {
     set.diagnostics.push_back(file_error(f.path, 0, 0,
                                          fmt::format("file is {} bytes; the limit is {} bytes",
                                                      f.content.size(), limits.max_file_bytes)));
-    return;
+    return false;
   }
   if (const size_t bad = invalid_utf8_at(f.content); bad != std::string::npos) {
     int line, col;
@@ -362,20 +364,25 @@ void load_one_file(const SourceFile& f, const LoadLimits& limits, ManifestSet& s
         fmt::format("file is not valid UTF-8 text (byte 0x{:02x} at offset {}; YAML allows only "
                     "printable characters)",
                     static_cast<unsigned>(static_cast<unsigned char>(f.content[bad])), bad)));
-    return;
+    return false;
   }
   int bad_line = 0, bad_col = 0;
   if (!prescan_depth(f.content, limits.max_depth, bad_line, bad_col)) {
     set.diagnostics.push_back(file_error(
         f.path, bad_line, bad_col,
         fmt::format("nesting is deeper than {} levels; refusing the file", limits.max_depth)));
-    return;
+    return false;
   }
   if (const std::string problem = check_document_roots(f.content, bad_line, bad_col);
       !problem.empty()) {
     set.diagnostics.push_back(file_error(f.path, bad_line, bad_col, problem));
-    return;
+    return false;
   }
+  return true;
+}
+
+// Parses a text that passed precheck() and that the parse guard's child finished.
+void parse_checked(const SourceFile& f, const LoadLimits& limits, ManifestSet& set) {
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(f.content);
@@ -516,19 +523,59 @@ void collect(const std::string& root, const LoadLimits& limits, ManifestSet& set
   }
 }
 
+
+// Loads files[i] into out(i). Texts that pass the prechecks are parsed by the guard's child
+// first (one child for the batch, running ahead of the in-process parse).
+template <typename Out>
+void load_batch(const std::vector<SourceFile>& files, const LoadLimits& limits, Out out) {
+  std::vector<size_t> checked;
+  std::vector<std::string_view> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (precheck(files[i], limits, out(i))) {
+      checked.push_back(i);
+      texts.emplace_back(files[i].content);
+    }
+  }
+  if (checked.empty()) return;
+  YamlParseGuard guard(std::move(texts), limits.parse_timeout);
+  for (size_t k = 0; k < checked.size(); ++k) {
+    const SourceFile& f = files[checked[k]];
+    ManifestSet& set = out(checked[k]);
+    const GuardVerdict verdict = guard.wait_for(k);
+    if (verdict == GuardVerdict::kParsed) {
+      parse_checked(f, limits, set);
+      continue;
+    }
+    const std::string why =
+        verdict == GuardVerdict::kTimedOut
+            ? fmt::format("did not finish within {} ms", limits.parse_timeout.count())
+            : std::string(to_string(verdict));
+    ++set.unguarded_files;
+    set.diagnostics.push_back(file_error(
+        f.path, 0, 0,
+        fmt::format("YAML parser {} on this file; refusing it (the YAML parser, yaml-cpp 0.7, "
+                    "never returns on some malformed YAML: check the file's syntax)",
+                    why)));
+  }
+}
+
 }  // namespace
 
 ManifestSet load_files(const std::vector<SourceFile>& files, const LoadLimits& limits) {
   ManifestSet set;
-  for (const auto& f : files) load_one_file(f, limits, set);
+  load_batch(files, limits, [&](size_t) -> ManifestSet& { return set; });
   finish(set);
   return set;
 }
 
 ManifestSet load_file(const SourceFile& file, const LoadLimits& limits) {
-  ManifestSet set;
-  load_one_file(file, limits, set);
-  return set;
+  return std::move(load_each({file}, limits).front());
+}
+
+std::vector<ManifestSet> load_each(const std::vector<SourceFile>& files, const LoadLimits& limits) {
+  std::vector<ManifestSet> sets(files.size());
+  load_batch(files, limits, [&](size_t i) -> ManifestSet& { return sets[i]; });
+  return sets;
 }
 
 void finish_set(ManifestSet& set) { finish(set); }
@@ -537,7 +584,7 @@ ManifestSet load_paths(const std::vector<std::string>& paths, const LoadLimits& 
   ManifestSet set;
   std::vector<SourceFile> files;
   for (const auto& p : paths) collect(p, limits, set, files);
-  for (const auto& f : files) load_one_file(f, limits, set);
+  load_batch(files, limits, [&](size_t) -> ManifestSet& { return set; });
   finish(set);
   return set;
 }

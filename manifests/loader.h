@@ -2,9 +2,11 @@
 //
 // Contract: loading never throws and never crashes on any input. Every problem becomes a
 // Diagnostic with file:line:col, the object's Kind/name and the field path. Resource use is
-// bounded by LoadLimits (file size, nesting depth, node count after alias expansion).
+// bounded by LoadLimits (file size, nesting depth, node count after alias expansion, and parse
+// time: yaml-cpp runs first in a child process that is killed after parse_timeout).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -18,6 +20,9 @@ struct LoadLimits {
   int max_depth = 64;            // nesting of maps/sequences
   size_t max_nodes = 200'000;    // per file, counted after alias expansion
   size_t max_documents = 1'000;  // per file
+  // yaml-cpp first parses every file in a child process (manifests/parse_guard.h); a file it
+  // does not finish within this time is refused.
+  std::chrono::milliseconds parse_timeout{3'000};
 };
 
 struct SourceFile {
@@ -37,6 +42,9 @@ ManifestSet load_files(const std::vector<SourceFile>& files, const LoadLimits& l
 // and sorts the diagnostics. load_files(files) == finish_set(concatenation of load_file(f), in
 // order of files).
 ManifestSet load_file(const SourceFile& file, const LoadLimits& limits = {});
+// load_file for each of files (result i is files[i]'s), sharing one parse-guard child.
+std::vector<ManifestSet> load_each(const std::vector<SourceFile>& files,
+                                   const LoadLimits& limits = {});
 void finish_set(ManifestSet& set);
 
 ManifestSet load_tree(const std::string& root, const LoadLimits& limits = {});

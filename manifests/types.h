@@ -404,6 +404,9 @@ struct ManifestSet {
   std::vector<LoadedRollout> rollouts;            // sorted by name
   std::vector<LoadedAnalysisTemplate> templates;  // sorted by name
   std::vector<Diagnostic> diagnostics;            // sorted
+  // Files refused because the YAML parse guard's child hung or died on them. The verdict may be
+  // the machine's (overload), not the file's: caches must not keep such results.
+  size_t unguarded_files = 0;
   bool ok() const { return diagnostics.empty(); }
   const LoadedRollout* find_rollout(const std::string& name) const;
   const LoadedAnalysisTemplate* find_template(const std::string& name) const;
