@@ -338,7 +338,8 @@ class ServeController final : public controller::ControlFacade {
   void request_refresh(const std::string& reason) override { facade_->request_refresh(reason); }
   bool ready() const override { return facade_->ready() && sink_->healthy(); }
   std::string metrics_text() const override {
-    return facade_->metrics_text() + router_->metrics_text();
+    return facade_->metrics_text() + router_->metrics_text() +
+           gitops::metrics_text(watcher_->status());
   }
 
  private:

@@ -44,3 +44,31 @@ SourceError error_from_snapshot(const Snapshot& snapshot) {
 }
 
 }  // namespace sluice::gitops
+
+namespace sluice::gitops {
+
+std::string metrics_text(const SourceStatus& s) {
+  std::string out;
+  out += "# HELP sluice_git_fetch_total Fetches of the Git source, by result.\n";
+  out += "# TYPE sluice_git_fetch_total counter\n";
+  out += "sluice_git_fetch_total{result=\"success\"} " +
+         std::to_string(s.fetches - s.fetch_failures) + "\n";
+  out += "sluice_git_fetch_total{result=\"error\"} " + std::to_string(s.fetch_failures) + "\n";
+  out += "# HELP sluice_git_source_invalid 1 while the fetched head is invalid or could not be "
+         "fetched (the last good commit stays applied).\n";
+  out += "# TYPE sluice_git_source_invalid gauge\n";
+  out += std::string("sluice_git_source_invalid ") + (s.error ? "1" : "0") + "\n";
+  out += "# HELP sluice_git_invalid_heads_total Fetched heads refused because their manifests "
+         "were invalid.\n";
+  out += "# TYPE sluice_git_invalid_heads_total counter\n";
+  out += "sluice_git_invalid_heads_total " + std::to_string(s.invalid_heads) + "\n";
+  if (s.fetched_at) {
+    out += "# HELP sluice_git_last_fetch_timestamp_seconds Time of the last successful fetch.\n";
+    out += "# TYPE sluice_git_last_fetch_timestamp_seconds gauge\n";
+    out += "sluice_git_last_fetch_timestamp_seconds " +
+           std::to_string(static_cast<double>(to_unix_ms(*s.fetched_at)) / 1000.0) + "\n";
+  }
+  return out;
+}
+
+}  // namespace sluice::gitops

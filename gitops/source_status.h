@@ -35,7 +35,14 @@ struct SourceStatus {
   int consecutive_failures = 0;
   std::optional<TimePoint> next_fetch_at;
   uint64_t fetches = 0;  // attempts so far (successful or not)
+  uint64_t fetch_failures = 0;  // attempts whose fetch or snapshot build failed
+  uint64_t invalid_heads = 0;   // fetched heads whose manifests were invalid (not applied)
 };
+
+// /metrics lines for the source: sluice_git_fetch_total{result="success"|"error"},
+// sluice_git_source_invalid (1 while the head is invalid and the last good commit stays applied),
+// sluice_git_invalid_heads_total and sluice_git_last_fetch_timestamp_seconds.
+std::string metrics_text(const SourceStatus& status);
 
 nlohmann::json to_json(const SourceStatus& status);
 

@@ -95,10 +95,12 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       std::lock_guard lock(mu);
       ++status_.fetches;
       if (!outcome.fetch_status) {
+        ++status_.fetch_failures;
         ++status_.consecutive_failures;
         status_.error = SourceError{"", outcome.fetch_status.message(), "", 0};
         answer = outcome.fetch_status;
       } else if (!outcome.build_status) {
+        ++status_.fetch_failures;
         ++status_.consecutive_failures;
         status_.error = SourceError{outcome.fetch.head, outcome.build_status.message(), "", 0};
         answer = outcome.build_status;
@@ -106,6 +108,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         status_.consecutive_failures = 0;
         status_.fetched_at = clock.now();
         status_.error = head_error;
+        if (head_error && outcome.snapshot && !outcome.snapshot->ok()) ++status_.invalid_heads;
         answer = status_;
       }
     }
