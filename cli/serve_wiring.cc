@@ -285,6 +285,8 @@ class ServeController final : public controller::ControlFacade {
           spdlog::info("applying commit {} ({}): {}", snap->commit.sha.substr(0, 12),
                        snap->commit.author, snap->commit.summary());
           controller_->apply_desired(to_desired(*snap));
+          // Ready means the API already shows this commit's rollouts: publish before flipping.
+          controller_->publish_now();
           facade_->set_ready(true);
           return Status::ok();
         });

@@ -142,6 +142,7 @@ void Controller::apply_desired(const DesiredState& desired) {
   // A commit with manifest errors changes nothing (the source reports the errors).
   if (!desired.manifests.ok()) return;
   templates_.clear();
+  templates_known_ = true;
   for (const auto& t : desired.manifests.templates) templates_[t.templ.metadata.name] = t.templ;
   std::set<std::string> seen;
   for (const auto& loaded : desired.manifests.rollouts) {

@@ -165,6 +165,9 @@ class Controller {
   WorkQueue queue_;
   std::map<std::string, RolloutState> states_;
   std::map<std::string, manifests::AnalysisTemplate> templates_;
+  // False after a restart until the source re-delivers the desired state: analysis templates
+  // are not persisted, so no analysis may start before it (it would run without metrics).
+  bool templates_known_ = false;
   std::vector<nlohmann::json> events_;
   size_t event_limit_ = 10'000;
   uint64_t next_event_id_ = 1;

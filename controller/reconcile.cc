@@ -258,6 +258,9 @@ void Controller::act(RolloutState& state, const strategies::Decision& d,
   for (const auto& req : d.analyses) {
     wanted.insert(req.key);
     if (live.analyses.count(req.key)) continue;
+    // Not yet after a restart: apply_desired() delivers the templates and enqueues every
+    // rollout, so this runs again; meanwhile the step waits for its analysis.
+    if (!templates_known_) continue;
     an::AnalysisRunSpec spec;
     spec.name = run_name(state.name, req.key);
     spec.rollout = state.name;
