@@ -25,6 +25,7 @@ void register_lint_command(CLI::App& app, CommandRegistry& registry);     // com
 void register_plan_command(CLI::App& app, CommandRegistry& registry);     // commands_plan.cc
 void register_serve_command(CLI::App& app, CommandRegistry& registry);    // commands_serve.cc
 void register_client_commands(CLI::App& app, CommandRegistry& registry);  // commands_client.cc
+void register_sync_command(CLI::App& app, CommandRegistry& registry);     // commands_sync.cc
 void register_all_commands(CLI::App& app, CommandRegistry& registry);
 
 }  // namespace sluice::cli

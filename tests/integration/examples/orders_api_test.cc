@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "tests/integration/examples/test_process.h"
+#include "tests/support/process/test_process.h"
 
 using namespace sluice::testing;
 using namespace std::chrono_literals;

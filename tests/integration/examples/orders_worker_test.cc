@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "tests/integration/examples/test_process.h"
+#include "tests/support/process/test_process.h"
 #include "tests/support/rabbitmq/amqp_test_client.h"
 #include "tests/support/rabbitmq/rabbitmq_broker.h"
 

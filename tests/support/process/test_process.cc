@@ -1,4 +1,4 @@
-#include "tests/integration/examples/test_process.h"
+#include "tests/support/process/test_process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,7 +24,8 @@ namespace sluice::testing {
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::vector<std::string>& argv,
                                                           const std::vector<std::string>& extra_env,
-                                                          const std::string& log_path) {
+                                                          const std::string& log_path,
+                                                          const std::string& stderr_path) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
   env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
@@ -41,7 +42,12 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::vector<std:
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                    0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  if (stderr_path.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);

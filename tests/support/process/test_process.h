@@ -20,10 +20,11 @@ namespace sluice::testing {
 class ChildProcess {
  public:
   // `extra_env` entries are NAME=VALUE, added to the current environment. Output goes to
-  // `log_path`.
+  // `log_path` (stderr too, unless `stderr_path` names another file).
   static Result<std::unique_ptr<ChildProcess>> spawn(const std::vector<std::string>& argv,
                                                      const std::vector<std::string>& extra_env,
-                                                     const std::string& log_path);
+                                                     const std::string& log_path,
+                                                     const std::string& stderr_path = "");
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

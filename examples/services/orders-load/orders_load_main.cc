@@ -1,0 +1,343 @@
+// orders-load: steady HTTP load against a Sluice front door, counted per version.
+//
+//   orders-load --target 127.0.0.1:18080 [--rps 100] [--connections 4] [--path /orders]
+//               [--duration-s 600] [--max-requests N] [--timeout-ms 2000]
+//               [--stats-file F] [--stats-interval-ms 250]
+//
+// The demo and the end-to-end tests use it to show what clients saw during a rollout: how many
+// requests each version answered (the router's X-Sluice-Version header), how many failed (5xx,
+// connection errors, timeouts), when the first failure happened and when each version last
+// answered. The summary is one JSON object: written atomically to --stats-file every interval,
+// and printed to stdout at the end (SIGTERM/SIGINT, --duration-s or --max-requests).
+//
+// Safety: only loopback targets are accepted (127.0.0.0/8, ::1, localhost), the rate is capped,
+// and the run always ends by itself (--duration-s is at most one hour).
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "examples/services/common/service_util.h"
+
+namespace sluice::examples {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct Options {
+  std::string host;
+  std::string port;
+  std::string path = "/orders";
+  double rps = 100;
+  long connections = 4;
+  long duration_s = 600;
+  long max_requests = 0;  // 0: no limit
+  long timeout_ms = 2000;
+  std::string stats_file;
+  long stats_interval_ms = 250;
+};
+
+struct VersionCounts {
+  uint64_t ok = 0;            // 2xx-4xx
+  uint64_t server_errors = 0; // 5xx
+  int64_t first_ms = 0;       // unix ms of the first answer from this version
+  int64_t last_ms = 0;        // unix ms of the latest answer from this version
+};
+
+// Everything the workers count; one mutex, taken once per request (a few hundred per second).
+class Tally {
+ public:
+  void answered(const std::string& version, int status) {
+    const int64_t now = unix_ms();
+    std::lock_guard lock(mu_);
+    ++requests_;
+    VersionCounts& v = by_version_[version.empty() ? "unknown" : version];
+    if (v.first_ms == 0) v.first_ms = now;
+    v.last_ms = now;
+    if (status >= 500) {
+      ++v.server_errors;
+      failed_locked(now);
+    } else {
+      ++v.ok;
+    }
+  }
+  void transport_error(const std::string& why) {
+    const int64_t now = unix_ms();
+    std::lock_guard lock(mu_);
+    ++requests_;
+    ++transport_errors_;
+    last_transport_error_ = why;
+    failed_locked(now);
+  }
+  uint64_t requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  std::string json(int64_t started_ms, bool finished) {
+    std::lock_guard lock(mu_);
+    std::string out = "{\"requests\":" + std::to_string(requests_) +
+                      ",\"failed\":" + std::to_string(failed_) +
+                      ",\"transportErrors\":" + std::to_string(transport_errors_) +
+                      ",\"lastTransportError\":\"" + json_escape(last_transport_error_) + "\"" +
+                      ",\"firstFailureMs\":" + std::to_string(first_failure_ms_) +
+                      ",\"startedMs\":" + std::to_string(started_ms) +
+                      ",\"nowMs\":" + std::to_string(unix_ms()) +
+                      ",\"finished\":" + (finished ? "true" : "false") + ",\"versions\":{";
+    bool first = true;
+    for (const auto& [version, c] : by_version_) {
+      if (!first) out += ",";
+      first = false;
+      out += "\"" + json_escape(version) + "\":{\"ok\":" + std::to_string(c.ok) +
+             ",\"serverErrors\":" + std::to_string(c.server_errors) +
+             ",\"firstMs\":" + std::to_string(c.first_ms) +
+             ",\"lastMs\":" + std::to_string(c.last_ms) + "}";
+    }
+    return out + "}}";
+  }
+
+ private:
+  void failed_locked(int64_t now) {
+    ++failed_;
+    if (first_failure_ms_ == 0) first_failure_ms_ = now;
+  }
+
+  std::mutex mu_;
+  uint64_t requests_ = 0;
+  uint64_t failed_ = 0;
+  uint64_t transport_errors_ = 0;
+  std::string last_transport_error_;
+  int64_t first_failure_ms_ = 0;
+  std::map<std::string, VersionCounts> by_version_;
+};
+
+bool is_loopback(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+  }
+  return false;
+}
+
+// One keep-alive connection, blocking I/O bounded by SO_RCVTIMEO/SO_SNDTIMEO.
+class Connection {
+ public:
+  Connection(const addrinfo* target, long timeout_ms) : target_(target), timeout_ms_(timeout_ms) {}
+  ~Connection() { close(); }
+
+  // One GET; returns false with `why` on a transport failure (the connection is then closed).
+  bool get(const std::string& request, int& status, std::string& version, std::string& why) {
+    if (fd_ < 0 && !connect(why)) return false;
+    if (!send_all(request)) return fail("write: " + std::string(std::strerror(errno)), why);
+    size_t header_end;
+    while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (buffer_.size() > 64 * 1024) return fail("response headers too large", why);
+      if (!fill(why)) return false;
+    }
+    const std::string head = buffer_.substr(0, header_end);
+    if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12) return fail("bad status line", why);
+    status = std::atoi(head.c_str() + 9);
+    size_t content_length = 0;
+    bool close_after = false;
+    version.clear();
+    size_t line = head.find("\r\n");
+    while (line != std::string::npos) {
+      const size_t next = head.find("\r\n", line + 2);
+      std::string h = head.substr(line + 2, next == std::string::npos ? std::string::npos
+                                                                      : next - line - 2);
+      const size_t colon = h.find(':');
+      if (colon != std::string::npos) {
+        std::string name = h.substr(0, colon);
+        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        std::string value = h.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(' '));
+        if (name == "content-length") content_length = std::strtoul(value.c_str(), nullptr, 10);
+        if (name == "x-sluice-version") version = value;
+        if (name == "connection" && value.find("close") != std::string::npos) close_after = true;
+      }
+      line = next;
+    }
+    const size_t total = header_end + 4 + content_length;
+    while (buffer_.size() < total) {
+      if (!fill(why)) return false;
+    }
+    buffer_.erase(0, total);
+    if (close_after) close();
+    return true;
+  }
+
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    buffer_.clear();
+  }
+
+ private:
+  bool connect(std::string& why) {
+    fd_ = ::socket(target_->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return fail("socket: " + std::string(std::strerror(errno)), why);
+    timeval tv{timeout_ms_ / 1000, static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd_, target_->ai_addr, target_->ai_addrlen) != 0) {
+      return fail("connect: " + std::string(std::strerror(errno)), why);
+    }
+    return true;
+  }
+  bool send_all(const std::string& data) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+      const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  bool fill(std::string& why) {
+    char chunk[16 * 1024];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n > 0) {
+        buffer_.append(chunk, static_cast<size_t>(n));
+        return true;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0) return fail("connection closed by the server", why);
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return fail("timed out", why);
+      return fail("read: " + std::string(std::strerror(errno)), why);
+    }
+  }
+  bool fail(const std::string& message, std::string& why) {
+    why = message;
+    close();
+    return false;
+  }
+
+  const addrinfo* target_;
+  long timeout_ms_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+void write_stats(const std::string& path, const std::string& json) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json << "\n";
+  }
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+int run(int argc, char** argv) {
+  block_termination_signals();
+  Flags flags(argc, argv,
+              {"target", "rps", "connections", "path", "duration-s", "max-requests", "timeout-ms",
+               "stats-file", "stats-interval-ms"},
+              {});
+  Options o;
+  const std::string target = flags.get("target", nullptr, "");
+  const size_t colon = target.rfind(':');
+  if (target.empty() || colon == std::string::npos) die("--target HOST:PORT is required");
+  o.host = target.substr(0, colon);
+  if (o.host.size() > 2 && o.host.front() == '[') o.host = o.host.substr(1, o.host.size() - 2);
+  o.port = target.substr(colon + 1);
+  o.rps = flags.get_double("rps", nullptr, o.rps, 1, 20'000);
+  o.connections = flags.get_int("connections", nullptr, o.connections, 1, 256);
+  o.path = flags.get("path", nullptr, o.path);
+  o.duration_s = flags.get_int("duration-s", nullptr, o.duration_s, 1, 3600);
+  o.max_requests = flags.get_int("max-requests", nullptr, 0, 0, 100'000'000);
+  o.timeout_ms = flags.get_int("timeout-ms", nullptr, o.timeout_ms, 10, 60'000);
+  o.stats_file = flags.get("stats-file", nullptr, "");
+  o.stats_interval_ms = flags.get_int("stats-interval-ms", nullptr, o.stats_interval_ms, 10, 60'000);
+
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* resolved = nullptr;
+  if (int rc = ::getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &resolved); rc != 0) {
+    die("--target " + target + ": " + ::gai_strerror(rc));
+  }
+  if (!is_loopback(resolved->ai_addr)) die("--target must be a loopback address: " + target);
+
+  Tally tally;
+  std::atomic<bool> stop{false};
+  const int64_t started_ms = unix_ms();
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(o.duration_s);
+  const std::string request =
+      "GET " + o.path + " HTTP/1.1\r\nHost: " + target + "\r\nUser-Agent: orders-load\r\n\r\n";
+  const auto per_connection_interval = std::chrono::duration_cast<SteadyClock::duration>(
+      std::chrono::duration<double>(static_cast<double>(o.connections) / o.rps));
+
+  std::vector<std::thread> workers;
+  for (long w = 0; w < o.connections; ++w) {
+    workers.emplace_back([&, w] {
+      Connection conn(resolved, o.timeout_ms);
+      // Stagger the connections across one interval so the load is smooth.
+      auto next = SteadyClock::now() + per_connection_interval * w / o.connections;
+      while (!stop.load(std::memory_order_relaxed) && SteadyClock::now() < deadline) {
+        std::this_thread::sleep_until(next);
+        next += per_connection_interval;
+        if (o.max_requests > 0 && tally.requests() >= static_cast<uint64_t>(o.max_requests)) {
+          break;
+        }
+        int status = 0;
+        std::string version, why;
+        if (conn.get(request, status, version, why)) {
+          tally.answered(version, status);
+        } else {
+          tally.transport_error(why);
+        }
+        // Behind schedule (a slow answer): do not burst to catch up.
+        next = std::max(next, SteadyClock::now() - per_connection_interval);
+      }
+    });
+  }
+
+  // The main thread waits for a signal, the deadline or the request budget, writing stats.
+  sigset_t termination;
+  sigemptyset(&termination);
+  sigaddset(&termination, SIGTERM);
+  sigaddset(&termination, SIGINT);
+  for (;;) {
+    write_stats(o.stats_file, tally.json(started_ms, false));
+    if (SteadyClock::now() >= deadline) break;
+    if (o.max_requests > 0 && tally.requests() >= static_cast<uint64_t>(o.max_requests)) break;
+    const timespec wait{o.stats_interval_ms / 1000, (o.stats_interval_ms % 1000) * 1'000'000};
+    if (sigtimedwait(&termination, nullptr, &wait) > 0) break;
+  }
+  stop = true;
+  for (auto& t : workers) t.join();
+  ::freeaddrinfo(resolved);
+  const std::string summary = tally.json(started_ms, true);
+  write_stats(o.stats_file, summary);
+  std::printf("%s\n", summary.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace sluice::examples
+
+int main(int argc, char** argv) { return sluice::examples::run(argc, argv); }

@@ -1,0 +1,95 @@
+// End-to-end environment: a real Git repository in a temp dir, the real `sluice serve` on it,
+// the real CLI, and the real example services (bin/orders-api, bin/orders-load). Everything is
+// on loopback and bounded in time.
+//
+// Thread-compatible: one test thread uses an E2eEnv.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process/test_process.h"
+
+namespace sluice::testing {
+
+struct CliResult {
+  int exit_code = -1;  // -1: did not finish within its timeout (killed)
+  std::string out;
+  std::string err;
+  nlohmann::json json() const;  // stdout parsed; null when it is not JSON
+};
+
+int unused_loopback_port();
+
+class E2eEnv {
+ public:
+  E2eEnv();
+  ~E2eEnv();  // stops serve and every instance it started (they outlive serve by design)
+  E2eEnv(const E2eEnv&) = delete;
+  E2eEnv& operator=(const E2eEnv&) = delete;
+
+  const std::string& dir() const { return dir_.path(); }
+  const std::string& repo() const { return repo_; }
+  // NAME=VALUE that every instance of this environment carries (put it in the manifests' env).
+  const std::string& marker_value() const { return dir_.path(); }
+  int api_port() const { return api_port_; }
+  std::string api_url() const { return "http://127.0.0.1:" + std::to_string(api_port_); }
+
+  // Writes a file below the repository (directories created) and commits everything; returns
+  // the new HEAD sha.
+  void write(const std::string& relative_path, const std::string& content);
+  std::string commit(const std::string& message);
+
+  // Starts `sluice serve` (fresh or restarted on the same state dir) and waits until its API
+  // answers (bounded). Returns false with the log tail in `why`.
+  bool start_serve(std::string& why);
+  void kill_serve(int sig);  // signal and reap serve
+  bool serve_running();
+
+  // `sluice ARGS... --server <api>`; output captured.
+  CliResult cli(std::vector<std::string> args,
+                std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // GET /api/v1/rollouts/NAME; null when it does not answer 200.
+  nlohmann::json rollout(const std::string& name);
+  // Polls rollout(name) until `pred` holds (bounded); returns the last object seen.
+  nlohmann::json wait_rollout(const std::string& name,
+                              const std::function<bool(const nlohmann::json&)>& pred,
+                              std::chrono::milliseconds timeout, bool* held = nullptr);
+  // Pids of the running processes that carry this environment's marker, by SLUICE_INSTANCE.
+  std::map<std::string, pid_t> instance_pids();
+
+ private:
+  void git(const std::vector<std::string>& args);
+  int kill_instances();
+
+  TempDir dir_;
+  std::string repo_;
+  std::string state_;
+  int api_port_ = 0;
+  int serve_runs_ = 0;
+  std::unique_ptr<ChildProcess> serve_;
+};
+
+// `orders-load` against a front door, reporting what clients saw (see its header comment).
+class LoadGenerator {
+ public:
+  LoadGenerator(const std::string& dir, int front_port, int rps, int connections);
+  ~LoadGenerator();
+  nlohmann::json stats() const;  // the latest stats file (empty object before the first)
+  nlohmann::json stop();         // SIGTERM, wait, final summary
+
+ private:
+  std::string stats_file_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+}  // namespace sluice::testing
