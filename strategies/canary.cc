@@ -203,6 +203,11 @@ void decide_canary(Context& c) {
     // The step's analysis stops when the step is done (keep background analysis).
     std::erase_if(c.decision.analyses,
                   [](const AnalysisRequest& a) { return a.kind == AnalysisKind::kStep; });
+    // Reaching startingStep within this pass starts the background analysis now, not at the
+    // next pass (which may be a whole pause later, leaving that pause unguarded).
+    if (canary.analysis && s.current_step_index == canary.analysis->starting_step) {
+      (void)c.analysis(c.key("background"), AnalysisKind::kBackground, *canary.analysis);
+    }
   }
 }
 

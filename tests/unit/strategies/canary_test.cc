@@ -210,6 +210,22 @@ TEST_CASE("background analysis runs from startingStep and aborts on failure", "[
   CHECK(w.last.transitions.back().analysis_key == "r2.a0.background");
 }
 
+TEST_CASE("background analysis starts in the pass that reaches startingStep", "[canary]") {
+  // The pass that completes setWeight and enters the timed pause must already ask for the
+  // background analysis: the next pass is only due when the pause ends.
+  auto spec = canary_spec(
+      2, {manifests::SetWeightStep{20}, manifests::PauseStep{Duration(5'000)}}, true);
+  auto& c = std::get<manifests::CanaryStrategy>(spec.strategy);
+  c.analysis = analysis_of("errors");
+  c.analysis->starting_step = 1;
+  auto w = stable_world(spec);
+  for (int i = 0; i < 20 && w.status.current_step_index == 0; ++i) w.step();
+  REQUIRE(w.status.current_step_index == 1);
+  REQUIRE(w.last.analyses.size() == 1);
+  CHECK(w.last.analyses[0].kind == AnalysisKind::kBackground);
+  CHECK(w.last.requeue_after.has_value());
+}
+
 TEST_CASE("promote full skips steps and analysis", "[canary]") {
   auto w = stable_world(canary_spec(
       2, {manifests::SetWeightStep{50}, analysis_of("x"), manifests::PauseStep{}}, true));
