@@ -18,6 +18,7 @@
 #include "cli/client.h"
 #include "cli/client_view.h"
 #include "cli/commands.h"
+#include "cli/evidence_view.h"
 
 namespace sluice::cli {
 namespace {
@@ -169,7 +170,9 @@ int finish_status(const StatusOptions& o, int code, const std::string& result, c
     std::fprintf(stderr, "error: %s\n", message.c_str());
   } else {
     print(message + "\n");
-    if (!evidence.is_null()) print("evidence: " + evidence.dump() + "\n");
+    if (const std::string text = render_evidence(evidence); !text.empty()) {
+      print("evidence:\n" + text);
+    }
   }
   return code;
 }
