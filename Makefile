@@ -23,11 +23,16 @@ build-debug: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
 
-## The main job: a narrated GitOps rollout on the embedded default.
-demo: build
+## The main job: a narrated GitOps rollout on the embedded default. It builds only what it runs.
+DEMO_TARGETS := sluice orders-api orders-load orders-worker
+demo: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target $(DEMO_TARGETS)
 	@scripts/demo
 
-demo-stream: build
+demo-stream: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target $(DEMO_TARGETS)
 	@scripts/demo --stream
 
 ## Every test (unit, integration, simulation, e2e, dashboard) under ASan+UBSan, then the fuzzers briefly.
