@@ -59,7 +59,7 @@ manifests::RolloutSpec Controller::effective_spec(const RolloutState& state) con
 
 void Controller::record(RolloutState& state, const strategies::Transition& t,
                         const std::string& actor, Phase from, const json& evidence) {
-  const bool warning = state.status.aborted || t.reason == "HookFailed" ||
+  const bool warning = state.status.aborted || t.reason == "HookFailed" || t.reason == "Orphaned" ||
                        t.reason == "ProgressDeadlineExceeded" || t.reason == "ReconcileFailed";
   json event = {{"id", next_event_id_++},
                 {"time", format_rfc3339(deps_.clock.now())},
@@ -189,8 +189,27 @@ void Controller::apply_desired(const DesiredState& desired) {
     enqueue(name);
   }
   std::vector<std::string> gone;
-  for (const auto& [name, state] : states_) {
-    if (!seen.count(name) && state.spec.prune) gone.push_back(name);
+  for (auto& [name, state] : states_) {
+    if (seen.count(name)) {
+      if (orphaned_.erase(name)) {
+        refresh_read_model(state);
+        schedule_publish();
+      }
+      continue;
+    }
+    if (state.spec.prune) {
+      gone.push_back(name);
+    } else if (orphaned_.insert(name).second) {
+      strategies::Transition t;
+      t.reason = "Orphaned";
+      t.message = fmt::format(
+          "{} is no longer in Git (commit {}); it keeps running because its spec has prune: false",
+          name, desired.commit.substr(0, 12));
+      record(state, t, desired.author.empty() ? "git" : desired.author, state.status.phase,
+             json::object());
+      refresh_read_model(state);
+      schedule_publish();
+    }
   }
   for (const auto& name : gone) delete_rollout(name);
   deps_.sink.flush_before_action();

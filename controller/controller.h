@@ -168,6 +168,10 @@ class Controller {
   // False after a restart until the source re-delivers the desired state: analysis templates
   // are not persisted, so no analysis may start before it (it would run without metrics).
   bool templates_known_ = false;
+  // Rollouts gone from the applied commit but kept running because their spec has prune: false.
+  // Derived from each applied commit (not persisted: the first commit after a restart re-derives
+  // it); shown as "orphaned" in the rollout object.
+  std::set<std::string> orphaned_;
   std::vector<nlohmann::json> events_;
   size_t event_limit_ = 10'000;
   uint64_t next_event_id_ = 1;

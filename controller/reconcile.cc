@@ -496,6 +496,7 @@ json Controller::build_rollout_json(const RolloutState& state) const {
           {"weights", {{"stable", stable_weight}, {"canary", canary_weight}}},
           {"currentStepIndex", s.current_step_index},
           {"paused", s.operator_paused || state.spec.paused},
+          {"orphaned", orphaned_.count(state.name) > 0},
           {"analysisRuns", runs}};
 }
 
