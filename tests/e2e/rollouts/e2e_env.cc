@@ -140,10 +140,18 @@ void E2eEnv::kill_serve(int sig) {
 bool E2eEnv::serve_running() { return serve_ && !serve_->wait_exit(std::chrono::milliseconds(0)); }
 
 CliResult E2eEnv::cli(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  args.insert(args.end(), {"--server", api_url()});
+  return run_cli(std::move(args), timeout);
+}
+
+CliResult E2eEnv::offline_cli(std::vector<std::string> args) {
+  return run_cli(std::move(args), std::chrono::seconds(60));
+}
+
+CliResult E2eEnv::run_cli(std::vector<std::string> args, std::chrono::milliseconds timeout) {
   static int calls = 0;
   const std::string base = dir_.file("cli-" + std::to_string(++calls));
   args.insert(args.begin(), kBin + "/sluice");
-  args.insert(args.end(), {"--server", api_url()});
   CliResult result;
   auto child = ChildProcess::spawn(args, {}, base + ".out", base + ".err");
   if (!child) {

@@ -55,9 +55,10 @@ class E2eEnv {
   void kill_serve(int sig);  // signal and reap serve
   bool serve_running();
 
-  // `sluice ARGS... --server <api>`; output captured.
+  // `sluice ARGS... --server <api>`; output captured. offline_cli: without --server (lint, plan).
   CliResult cli(std::vector<std::string> args,
                 std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  CliResult offline_cli(std::vector<std::string> args);
   // GET /api/v1/rollouts/NAME; null when it does not answer 200.
   nlohmann::json rollout(const std::string& name);
   // Polls rollout(name) until `pred` holds (bounded); returns the last object seen.
@@ -69,6 +70,7 @@ class E2eEnv {
 
  private:
   void git(const std::vector<std::string>& args);
+  CliResult run_cli(std::vector<std::string> args, std::chrono::milliseconds timeout);
   int kill_instances();
 
   TempDir dir_;

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <fmt/format.h>
@@ -109,4 +110,39 @@ TEST_CASE("Git: an invalid commit prunes nothing; removal deletes or orphans", "
   metrics = http(env.api_port(), "GET", "/metrics");
   REQUIRE(metrics.is_ok());
   CHECK(metric_value(metrics->body, "sluice_git_source_invalid") == 0.0);
+}
+
+TEST_CASE("sluice plan: what a commit would do, offline, with lint's errors", "[e2e][gitops]") {
+  E2eEnv env;
+  env.write("services/web.yaml", rollout(env, "web", true));
+  const std::string sha1 = env.commit("web");
+  std::string two = rollout(env, "web", true);
+  two.replace(two.find("replicas: 1"), 11, "replicas: 3");
+  env.write("services/web.yaml", two);
+  env.write("services/api.yaml", rollout(env, "api", true));
+  const std::string sha2 = env.commit("scale web, add api");
+
+  auto plan = env.offline_cli({"plan", "--repo", env.repo(), "-o", "json"});
+  INFO(plan.out << plan.err);
+  REQUIRE(plan.exit_code == 0);
+  json j = plan.json();
+  REQUIRE(j.is_object());
+  CHECK(j["from"].value("sha", "") == sha1);
+  std::map<std::string, std::string> actions;
+  for (const auto& r : j["rollouts"]) actions[r.value("name", "")] = r.value("action", "");
+  CHECK(actions["web"] == "scale");
+  CHECK(actions["api"] == "new revision");
+
+  std::string broken = two;
+  broken.replace(broken.find("replicas: 3"), 11, "replicas: -3");
+  env.write("services/web.yaml", broken);
+  env.commit("broken");
+  plan = env.offline_cli({"plan", "--repo", env.repo()});
+  INFO(plan.out << plan.err);
+  CHECK(plan.exit_code == 1);
+  CHECK(plan.out.find("services/web.yaml:5:") != std::string::npos);
+  CHECK(plan.out.find("spec.replicas") != std::string::npos);
+  // --from/--to compare any two revisions.
+  plan = env.offline_cli({"plan", "--repo", env.repo(), "--from", sha1, "--to", sha2});
+  CHECK(plan.exit_code == 0);
 }
