@@ -47,7 +47,7 @@ class JournalSink final : public controller::EventSink {
  public:
   explicit JournalSink(controller::Journal& journal) : journal_(journal) {}
 
-  void append(const nlohmann::json& record) override {
+  void append(nlohmann::json record) override {
     auto seq = journal_.append(record.dump());
     if (!seq.is_ok()) report(seq.status());
   }
