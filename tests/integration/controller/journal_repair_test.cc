@@ -96,8 +96,8 @@ std::vector<std::string> command_in(const std::string& message) {
   REQUIRE(at != std::string::npos);
   std::istringstream words(message.substr(at));
   std::vector<std::string> argv;
-  for (std::string w; words >> w && argv.size() < 8;) argv.push_back(w);
-  REQUIRE(argv.size() == 8);  // sluice journal repair --state-dir D --segment S --truncate-at N
+  for (std::string w; argv.size() < 9 && words >> w;) argv.push_back(w);
+  REQUIRE(argv.size() == 9);  // sluice journal repair --state-dir D --segment S --truncate-at N
   argv[0] = std::string(SLUICE_BIN_DIR) + "/sluice";
   return argv;
 }
@@ -136,7 +136,7 @@ TEST_CASE("sluice journal repair: the command a corrupt journal names makes it o
   std::vector<std::string> repair = command_in(refused.status().message());
   CHECK(repair[4] == state.path);
   CHECK(repair[6] == segment);
-  CHECK(repair[7] == std::to_string(corrupt_offset));
+  CHECK(repair[8] == std::to_string(corrupt_offset));
   repair.insert(repair.end(), {"-o", "json"});
 
   SECTION("refused while another process holds the state dir; nothing changes") {
@@ -150,7 +150,7 @@ TEST_CASE("sluice journal repair: the command a corrupt journal names makes it o
 
   SECTION("bad arguments change nothing") {
     std::vector<std::string> past_end = repair;
-    past_end[7] = std::to_string(bytes.size() + 1);
+    past_end[8] = std::to_string(bytes.size() + 1);
     CHECK(run(past_end).exit_code == 3);
     std::vector<std::string> no_segment = repair;
     no_segment[6] = "journal-x.log";
