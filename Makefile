@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 15
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps build build-debug demo demo-stream test test-unit fuzz fuzz-run bench lint-examples format clean
+.PHONY: all deps build build-debug demo demo-stream test test-unit sim-long fuzz fuzz-run bench lint-examples format clean
 
 all: build
 
@@ -36,12 +36,17 @@ demo-stream: deps
 	@scripts/demo --stream
 
 ## Every test (unit, integration, simulation, e2e, dashboard) under ASan+UBSan, then the fuzzers briefly.
+## The long simulation (label sim-long) is left to `make sim-long`.
 test: build-debug
-	@cd build-debug && ctest -j $(CTEST_JOBS) --output-on-failure --timeout 600
+	@cd build-debug && ctest -j $(CTEST_JOBS) -LE sim-long --output-on-failure --timeout 600
 	@$(MAKE) --no-print-directory fuzz-run
 
 test-unit: build-debug
 	@cd build-debug && ctest -j $(CTEST_JOBS) -L unit --output-on-failure
+
+## 100,000 more simulation seeds (release build, so it is quick); failing seeds print themselves.
+sim-long: build
+	@cd build && ctest -j $(CTEST_JOBS) -L sim-long --output-on-failure --timeout 3600
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null

@@ -47,7 +47,7 @@ class JournalSink final : public controller::EventSink {
  public:
   explicit JournalSink(controller::Journal& journal) : journal_(journal) {}
 
-  void append(const nlohmann::json& record) override {
+  void append(nlohmann::json record) override {
     auto seq = journal_.append(record.dump());
     if (!seq.is_ok()) report(seq.status());
   }
@@ -214,6 +214,7 @@ class ServeController final : public controller::ControlFacade {
 
     controller::JournalOptions jo;
     jo.dir = o.state_dir + "/journal";
+    jo.repair_state_dir = o.state_dir;  // `sluice journal repair` locks it and finds journal/
     jo.sync_every = Duration(20);
     jo.snapshot_every_records = 5'000;
     auto journal = controller::Journal::open(fs_, clock, jo);

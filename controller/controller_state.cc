@@ -104,21 +104,39 @@ Status Controller::recover(const json* snapshot, const std::vector<json>& record
       next_event_id_ = snapshot->at("nextEventId").get<uint64_t>();
       for (const auto& e : snapshot->value("events", json::array())) events_.push_back(e);
     }
-    for (const auto& record : records) {
+    // Every state record holds the rollout's whole state, so only the last record about each
+    // rollout (its state, or its deletion) decides what survives; earlier ones are superseded
+    // and need not be decoded. This keeps replay linear in the records with one decode per
+    // rollout (records are still checked for their shape: name, event id).
+    std::map<std::string, size_t> last_about;  // rollout -> index of its last state/deletion
+    std::vector<size_t> with_event;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const json& record = records[i];
       if (record.contains("event") && !record.at("event").is_null()) {
         const json& event = record.at("event");
         next_event_id_ = std::max(next_event_id_, event.at("id").get<uint64_t>() + 1);
-        events_.push_back(event);
+        with_event.push_back(i);
       }
       if (record.contains("deleted")) {
-        states_.erase(record.at("deleted").get<std::string>());
+        last_about[record.at("deleted").get<std::string>()] = i;
+      } else if (record.contains("state")) {
+        last_about[record.at("state").at("name").get<std::string>()] = i;
+      }
+    }
+    // Only the newest event_limit_ events are kept in memory (the journal keeps all).
+    const size_t skip = with_event.size() > event_limit_ ? with_event.size() - event_limit_ : 0;
+    for (size_t k = skip; k < with_event.size(); ++k) {
+      events_.push_back(records[with_event[k]].at("event"));
+    }
+    for (const auto& [name, index] : last_about) {
+      const json& record = records[index];
+      if (record.contains("deleted")) {
+        states_.erase(name);
         continue;
       }
-      if (record.contains("state")) {
-        auto state = rollout_state_from_json(record.at("state"));
-        if (!state) return state.status();
-        states_[state->name] = std::move(state).value();
-      }
+      auto state = rollout_state_from_json(record.at("state"));
+      if (!state) return state.status();
+      states_[name] = std::move(state).value();
     }
   } catch (const json::exception& e) {
     return data_loss(fmt::format("journal record is malformed: {}", e.what()));

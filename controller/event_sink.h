@@ -16,14 +16,16 @@ namespace sluice::controller {
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  virtual void append(const nlohmann::json& record) = 0;
+  // Takes the record by value: the controller builds it as a temporary, so a sink that keeps it
+  // moves it in instead of copying the tree.
+  virtual void append(nlohmann::json record) = 0;
   virtual void flush_before_action() = 0;
 };
 
 // Keeps records in memory (tests, simulation: the "disk" that survives a simulated crash).
 class MemoryEventSink final : public EventSink {
  public:
-  void append(const nlohmann::json& record) override { records_.push_back(record); }
+  void append(nlohmann::json record) override { records_.push_back(std::move(record)); }
   void flush_before_action() override { durable_ = records_.size(); }
   const std::vector<nlohmann::json>& records() const { return records_; }
   // Records made durable by the last flush (what a crash leaves behind).
@@ -40,7 +42,7 @@ class MemoryEventSink final : public EventSink {
 // Discards records (benchmarks).
 class NullEventSink final : public EventSink {
  public:
-  void append(const nlohmann::json&) override { ++appended_; }
+  void append(nlohmann::json) override { ++appended_; }
   void flush_before_action() override {}
   size_t appended() const { return appended_; }
 

@@ -122,7 +122,7 @@ Status Journal::recover_from_disk() {
           "journal segment {} starts at record {}, but the segment before it ends at record {}; "
           "records are missing. Restore the state dir from a backup, or cut the journal before "
           "the gap with: {}",
-          path(name), segments[i], expected - 1, repair_command(dir, name, 0)));
+          path(name), segments[i], expected - 1, repair_command(repair_dir(), name, 0)));
     }
     auto data = fs_.read_file(path(name));
     if (!data) return data.status();
@@ -149,7 +149,7 @@ Status Journal::recover_from_disk() {
             "journal segment {} is corrupt at byte offset {} ({}) and valid records follow; "
             "refusing to start rather than silently drop them. To discard the journal from that "
             "record on, run: {}",
-            path(name), offset, reason, repair_command(dir, name, offset)));
+            path(name), offset, reason, repair_command(repair_dir(), name, offset)));
       }
       if (Status s = fs_.truncate(path(name), offset); !s) return s;
       if (Status s = fs_.sync_file(path(name)); !s) return s;

@@ -69,7 +69,11 @@ inline constexpr size_t kJournalRecordHeaderBytes = 17;
 inline constexpr size_t kJournalMaxPayloadBytes = 64u << 20;
 
 struct JournalOptions {
-  std::string dir;  // the state dir; created when missing
+  std::string dir;  // the journal's directory; created when missing
+  // The directory `sluice journal repair --state-dir` must be given for this journal (the one
+  // whose `lock` the owner holds, with the journal in its `journal/` subdirectory), named in
+  // corruption errors. Empty: `dir` itself.
+  std::string repair_state_dir;
   // Group commit: append() syncs by itself once this many records are unsynced (0 = never).
   uint64_t sync_every_records = 0;
   // ... or once the oldest unsynced record is at least this old (0 = never).
@@ -161,6 +165,9 @@ class Journal {
   Status roll_segment();
   Status poison(Status status);
   std::string path(const std::string& name) const;
+  const std::string& repair_dir() const {
+    return options_.repair_state_dir.empty() ? options_.dir : options_.repair_state_dir;
+  }
 
   Filesystem& fs_;
   const Clock& clock_;

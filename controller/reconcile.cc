@@ -104,7 +104,10 @@ strategies::Observed Controller::observe(const RolloutState& state) {
     if (inst.terminating) continue;
     auto& rev = obs.revisions[inst.revision];
     rev.instances += 1;
-    if (inst.ready) rev.ready += 1;
+    if (inst.ready) {
+      rev.ready += 1;
+      rev.ready_since.push_back(inst.ready_since);
+    }
     if (inst.crash_loop && !rev.crash_loop) {
       rev.crash_loop = true;
       rev.failure = fmt::format("instance {}: {}", inst.id,
@@ -153,6 +156,9 @@ json Controller::evidence_for(const RolloutState& state, const strategies::Trans
     } else {
       evidence["analysisRun"] = {{"name", run_name(state.name, t.analysis_key)}};
     }
+  }
+  if (!t.hook_key.empty()) {
+    evidence["hook"] = {{"key", t.hook_key}, {"ok", false}, {"results", t.hook_message}};
   }
   if (t.instances_of != 0) {
     json instances = json::array();

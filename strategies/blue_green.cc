@@ -108,6 +108,7 @@ void decide_blue_green(Context& c) {
     return;
   }
   const bool switched = ensure_active(c, update);
+  if (s.aborted) return;  // a hook failed during the hand-over; decide() hands back
   route_to_active(c);
   if (!switched) {
     c.progressing(fmt::format("switching active revision {} -> {}", s.switch_from, update));

@@ -8,6 +8,35 @@
 namespace sluice::strategies {
 namespace detail {
 
+namespace {
+
+// Records a failed hook (evidence: its per-instance results and the revision's instances).
+// Returns true when it aborted the update: a hand-over *to the update* failed.
+bool hook_failed(Context& c, int64_t target, const std::string& key, const HookOutcome& outcome,
+                 const char* action, int64_t revision) {
+  RolloutStatus& s = c.status;
+  const bool promoting =
+      s.in_progress() && !s.aborted && target == s.update_revision && target != s.stable_revision;
+  std::string message =
+      fmt::format("{} hook on revision {} failed: {}", action, revision, outcome.message);
+  if (promoting) {
+    message = fmt::format("{}; revision {} rolled back to stable revision {}", message,
+                          s.update_revision, s.stable_revision);
+    mark_aborted(c.spec, s, message, c.now);
+  }
+  Transition t;
+  t.reason = "HookFailed";
+  t.message = message;
+  t.revision = revision;
+  t.instances_of = revision;
+  t.hook_key = key;
+  t.hook_message = outcome.message;
+  c.decision.transitions.push_back(std::move(t));
+  return promoting;
+}
+
+}  // namespace
+
 bool ensure_active(Context& c, int64_t target) {
   RolloutStatus& s = c.status;
   if (s.switch_stage == 0 && s.active_revision == target) return true;
@@ -27,11 +56,8 @@ bool ensure_active(Context& c, int64_t target) {
         c.decision.hooks.push_back({k, from, HookAction::kDeactivate});
         return false;
       }
-      if (!it->second.ok) {
-        c.transition(
-            "HookFailed",
-            fmt::format("deactivate hook on revision {} failed: {}", from, it->second.message),
-            from, {}, from);
+      if (!it->second.ok && hook_failed(c, target, k, it->second, "deactivate", from)) {
+        return false;
       }
     }
     s.switch_stage = 2;
@@ -47,11 +73,8 @@ bool ensure_active(Context& c, int64_t target) {
       c.decision.hooks.push_back({k, target, HookAction::kActivate});
       return false;
     }
-    if (!it->second.ok) {
-      c.transition(
-          "HookFailed",
-          fmt::format("activate hook on revision {} failed: {}", target, it->second.message),
-          target, {}, target);
+    if (!it->second.ok && hook_failed(c, target, k, it->second, "activate", target)) {
+      return false;
     }
   }
   s.switch_stage = 0;
@@ -158,16 +181,44 @@ void assign_roles(Context& c) {
   }
 }
 
+// minReadySeconds (as in Kubernetes): an instance counts as ready for every decision only once
+// it has been ready that long. Sets `wake` to when the next one gets there.
+Observed available_only(const Observed& observed, Duration min_ready, TimePoint now,
+                        std::optional<Duration>& wake) {
+  Observed out = observed;
+  for (auto& [rev, o] : out.revisions) {
+    int available = 0;
+    for (const TimePoint since : o.ready_since) {
+      const TimePoint at = since + min_ready;
+      if (at <= now) {
+        ++available;
+      } else if (!wake || at - now < *wake) {
+        wake = at - now;
+      }
+    }
+    o.ready = std::min(o.ready, available);
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace detail
 
 Decision decide(const manifests::RolloutSpec& spec, const RolloutStatus& status,
-                const Observed& observed, TimePoint now) {
+                const Observed& seen, TimePoint now) {
   Decision d;
   d.status = status;
+  std::optional<Observed> available;
+  std::optional<Duration> wake;
+  if (spec.min_ready_seconds > 0) {
+    available =
+        detail::available_only(seen, Duration(int64_t{spec.min_ready_seconds} * 1000), now, wake);
+  }
+  const Observed& observed = available ? *available : seen;
   detail::Context c{spec, observed, now, d, d.status};
   RolloutStatus& s = d.status;
   if (s.update_revision == 0) return d;
+  if (wake) d.requeue(*wake);
 
   if (s.stable_revision == 0) {
     detail::first_revision(c);

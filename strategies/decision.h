@@ -24,6 +24,10 @@ namespace sluice::strategies {
 struct RevisionObservation {
   int instances = 0;  // running, not terminating
   int ready = 0;
+  // When each ready instance became ready (one entry per ready instance). Used only when
+  // spec.minReadySeconds > 0: decide() then counts as ready (available) only the instances that
+  // have been ready for at least minReadySeconds, and requeues for the next one to get there.
+  std::vector<TimePoint> ready_since;
   bool crash_loop = false;
   std::string failure;  // "instance x: exited with code 3" for a crash loop, or last probe error
   bool has_activate_hook = false;
@@ -80,6 +84,8 @@ struct Transition {
   int64_t revision = 0;
   std::string analysis_key;  // evidence: this analysis run's measurements
   int64_t instances_of = 0;  // evidence: this revision's instance statuses
+  std::string hook_key;      // evidence: this lifecycle hook's outcome (RolloutStatus::hooks)
+  std::string hook_message;  // ... its per-instance results, as recorded
 };
 
 struct Decision {

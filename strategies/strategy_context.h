@@ -44,9 +44,13 @@ struct Context {
 
   void transition(std::string reason, std::string message, int64_t revision = 0,
                   std::string analysis_key = {}, int64_t instances_of = 0) {
-    decision.transitions.push_back({std::move(reason), std::move(message),
-                                    revision ? revision : update(), std::move(analysis_key),
-                                    instances_of});
+    decision.transitions.push_back({std::move(reason),
+                                    std::move(message),
+                                    revision ? revision : update(),
+                                    std::move(analysis_key),
+                                    instances_of,
+                                    {},
+                                    {}});
   }
 
   void abort(const std::string& reason, const std::string& message,
@@ -87,6 +91,11 @@ struct Context {
 
 // Makes `target` the active revision: deactivate hook on the old active revision, then the
 // activate hook on the new one, so consumers never overlap. Returns true once done.
+// A failed hook while handing over *to the update* (promotion) aborts the update with reason
+// HookFailed and the hook's per-instance results as evidence; the aborted pass then hands back
+// (deactivate the update, activate stable). A failed hook while handing back to stable (abort,
+// superseded update, steady state) is recorded (HookFailed, Warning) and the hand-over goes on:
+// there is nothing safer to go back to, and stopping half-way would leave no active revision.
 bool ensure_active(Context& c, int64_t target);
 
 bool rolling_move(Context& c, std::vector<ScaleTarget> targets, int64_t fallback_weight_rev);

@@ -302,3 +302,73 @@ TEST_CASE("facade: snapshots, verbs through the scheduler, events and metrics", 
   REQUIRE(h.verb("orders", Verb::kPause));
   CHECK(streamed.size() == n);
 }
+
+TEST_CASE("a refused verb records nothing and changes no state", "[controller]") {
+  Harness h;
+  auto r = make_rollout("orders", "1", 2, routed_canary({manifests::SetWeightStep{50}}));
+  h.apply({r});
+  h.run_for(Duration(5000));
+  REQUIRE(h.rollout("orders")["phase"] == "Healthy");
+  struct Row {
+    Verb verb;
+    bool full;
+    std::optional<int64_t> revision;
+    StatusCode code;
+  };
+  for (const Row& row : {Row{Verb::kPromote, false, {}, StatusCode::kFailedPrecondition},
+                         Row{Verb::kPromote, true, {}, StatusCode::kFailedPrecondition},
+                         Row{Verb::kAbort, false, {}, StatusCode::kFailedPrecondition},
+                         Row{Verb::kRetry, false, {}, StatusCode::kFailedPrecondition},
+                         Row{Verb::kResume, false, {}, StatusCode::kFailedPrecondition},
+                         Row{Verb::kUndo, false, {}, StatusCode::kFailedPrecondition},
+                         Row{Verb::kUndo, false, 1, StatusCode::kFailedPrecondition},
+                         Row{Verb::kUndo, false, 42, StatusCode::kInvalidArgument}}) {
+    INFO(verb_name(row.verb) << (row.full ? " --full" : "")
+                             << (row.revision ? " to " + std::to_string(*row.revision) : ""));
+    const size_t records = h.sink.records().size();
+    const json before = h.controller->snapshot();
+    auto out = h.verb("orders", row.verb, row.full, row.revision);
+    REQUIRE_FALSE(out);
+    CHECK(out.status().code() == row.code);
+    CHECK_FALSE(out.status().message().empty());
+    CHECK(h.sink.records().size() == records);
+    CHECK(h.controller->snapshot() == before);
+  }
+}
+
+TEST_CASE("blue-green: a failing activate hook aborts with the hook's results as evidence",
+          "[controller]") {
+  Harness h;
+  manifests::BlueGreenStrategy bg;
+  bg.auto_promotion_enabled = true;
+  auto r1 = make_rollout("worker", "1", 2, bg, /*service=*/false);
+  r1.spec.template_.lifecycle.activate = manifests::LifecycleHandler{};
+  r1.spec.template_.lifecycle.activate->exec = manifests::ExecAction{{"./activate"}};
+  r1.spec.template_.lifecycle.deactivate = manifests::LifecycleHandler{};
+  r1.spec.template_.lifecycle.deactivate->exec = manifests::ExecAction{{"./deactivate"}};
+  h.apply({r1});
+  h.run_for(Duration(5000));
+  REQUIRE(h.rollout("worker")["phase"] == "Healthy");
+  auto r2 = r1;
+  r2.spec.template_.version = "2";
+  h.runtime.hooks_fail = true;
+  h.apply({r2});
+  h.run_for(Duration(10'000));
+  const json r = h.rollout("worker");
+  CHECK(r["aborted"] == true);
+  CHECK(r["phase"] == "Degraded");
+  CHECK(r["stable"]["revision"] == 1);
+  const json* failed = nullptr;
+  for (const auto& e : h.controller->events()) {
+    if (e["reason"] == "HookFailed" && failed == nullptr) failed = &e;
+  }
+  REQUIRE(failed != nullptr);
+  CHECK((*failed)["type"] == "Warning");
+  CHECK((*failed)["to"] == "Degraded");
+  CHECK((*failed)["revision"] == 1);  // the deactivate of the old active one failed first
+  CHECK((*failed)["evidence"]["hook"]["ok"] == false);
+  CHECK_FALSE((*failed)["evidence"]["hook"]["results"].get<std::string>().empty());
+  CHECK((*failed)["evidence"]["instances"].size() == 2);
+  // The update never became active: only the old revision's hooks ran.
+  for (const auto& run : h.runtime.hook_log) CHECK(run.find("r2") == std::string::npos);
+}

@@ -130,3 +130,83 @@ TEST_CASE("blue-green: inconclusive pre-promotion analysis waits for promote", "
   w.settle();
   CHECK(w.status.stable_revision == 2);
 }
+
+TEST_CASE("blue-green: a failed hook during the hand-over aborts with the hook's evidence",
+          "[bluegreen]") {
+  struct Row {
+    const char* failing;  // the hook run that fails
+    std::vector<std::string> runs;
+  };
+  for (const Row& row : {
+           // deactivate of the old active fails: the new one is never activated; the old one is
+           // activated again (it may have stopped consuming).
+           Row{"deactivate r1", {"deactivate r1", "activate r1"}},
+           // activate of the new one fails: hand back, deactivate new, activate old.
+           Row{"activate r2", {"deactivate r1", "activate r2", "deactivate r2", "activate r1"}},
+       }) {
+    INFO(row.failing);
+    auto w = stable_world(bg_spec(2, 0, true));
+    w.failing_hooks.insert(row.failing);
+    w.settle();
+    CHECK(w.status.aborted);
+    CHECK(w.status.phase == Phase::kDegraded);
+    CHECK(w.status.active_revision == 1);
+    CHECK(w.status.stable_revision == 1);
+    CHECK(w.last.weights == M{{1, 100}});
+    CHECK(w.status.message.find(std::string(row.failing).substr(0, 8)) != std::string::npos);
+    CHECK(w.hooks_run == row.runs);
+  }
+}
+
+TEST_CASE("blue-green: the HookFailed transition carries the hook key and results", "[bluegreen]") {
+  auto w = stable_world(bg_spec(2, 0, true));
+  w.failing_hooks.insert("activate r2");
+  Transition failed;
+  for (int i = 0; i < 20 && failed.reason.empty(); ++i) {
+    w.step();
+    for (const auto& t : w.last.transitions) {
+      if (t.reason == "HookFailed") failed = t;
+    }
+  }
+  REQUIRE(failed.reason == "HookFailed");
+  CHECK(failed.revision == 2);
+  CHECK(failed.instances_of == 2);
+  CHECK(failed.hook_key.find("activate.r2") != std::string::npos);
+  CHECK(failed.hook_message == "i-2: exit 1");
+  CHECK(w.status.aborted);
+}
+
+TEST_CASE("blue-green: a failed hook while handing back is recorded, the hand-back completes",
+          "[bluegreen]") {
+  auto spec = bg_spec(2, 0, true);
+  std::get<manifests::BlueGreenStrategy>(spec.strategy).post_promotion_analysis = analysis_of("x");
+  auto w = stable_world(spec);
+  w.settle();
+  REQUIRE(w.status.active_revision == 2);
+  w.failing_hooks.insert("deactivate r2");
+  w.set_analysis("post", Verdict::kFailed, "error-rate 0.3 > 0.05");
+  int hook_failures = 0;
+  for (int i = 0; i < 20; ++i) {
+    w.step();
+    for (const auto& t : w.last.transitions) hook_failures += t.reason == "HookFailed";
+  }
+  CHECK(hook_failures == 1);
+  CHECK(w.status.aborted);
+  CHECK(w.status.active_revision == 1);
+  CHECK(w.status.switch_stage == 0);
+  CHECK(w.hooks_run.back() == "activate r1");
+}
+
+TEST_CASE("minReadySeconds: instances count as ready only after that long", "[bluegreen]") {
+  auto w = stable_world(bg_spec(2, 0, true));
+  w.now += Duration(60'000);  // revision 1 has been ready for a minute
+  w.spec.min_ready_seconds = 10;
+  w.settle();
+  CHECK(w.status.phase == Phase::kProgressing);  // preview ready, but not for 10 s yet
+  CHECK_FALSE(w.status.preview_ready_at);
+  REQUIRE(w.last.requeue_after);
+  CHECK(*w.last.requeue_after <= Duration(10'000));
+  w.now += Duration(10'000);
+  w.settle();
+  CHECK(w.status.stable_revision == 2);
+}

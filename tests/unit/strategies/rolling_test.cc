@@ -190,3 +190,31 @@ TEST_CASE("status round-trips through JSON", "[status]") {
   CHECK(*back == s);
   CHECK_FALSE(status_from_json(nlohmann::json{{"stableRevision", "x"}}));
 }
+
+TEST_CASE("minReadySeconds: a new instance counts as available only after that long", "[rolling]") {
+  World w(rolling_spec(2, {1, false}, {0, false}));
+  w.start_revision(1);
+  w.settle();
+  REQUIRE(w.status.stable_revision == 1);
+  w.now += Duration(60'000);
+  w.spec.min_ready_seconds = 10;
+  w.start_revision(2);
+  w.settle();
+  // Revision 2's first instance is ready but not yet available: the stable keeps its two.
+  CHECK(w.last.replicas == std::map<int64_t, int>{{1, 2}, {2, 1}});
+  CHECK(w.last.weights == std::map<int64_t, int>{{1, 100}});
+  CHECK(w.status.phase == Phase::kProgressing);
+  REQUIRE(w.last.requeue_after);
+  CHECK(*w.last.requeue_after == Duration(10'000));
+  w.now += Duration(9'999);
+  w.settle();
+  CHECK(w.last.replicas == std::map<int64_t, int>{{1, 2}, {2, 1}});
+  w.now += Duration(1);
+  w.settle();
+  CHECK(w.last.replicas.at(2) == 2);
+  CHECK(w.status.stable_revision == 1);  // the second new instance is not available yet
+  w.now += Duration(10'000);
+  w.settle();
+  CHECK(w.status.stable_revision == 2);
+  CHECK(w.last.replicas == std::map<int64_t, int>{{2, 2}});
+}

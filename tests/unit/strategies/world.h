@@ -28,6 +28,8 @@ struct World {
   Decision last;
   std::vector<std::string> hooks_run;  // "deactivate r1", "activate r2" in order
   bool hooks_fail = false;
+  std::set<std::string> failing_hooks;                    // e.g. "activate r2": only these fail
+  std::map<int64_t, std::vector<TimePoint>> ready_since;  // per revision, one per ready instance
   bool router_fails = false;
   int max_total_seen = 0;
   int min_ready_seen = 1 << 30;
@@ -59,10 +61,15 @@ struct World {
       total += n;
     }
     observed.revisions.clear();
+    std::erase_if(ready_since, [&](const auto& kv) { return !instances.count(kv.first); });
     for (const auto& [rev, n] : instances) {
       auto& o = observed.revisions[rev];
       o.instances = n;
       o.ready = never_ready.count(rev) ? 0 : n;
+      auto& since = ready_since[rev];
+      while (static_cast<int>(since.size()) > o.ready) since.pop_back();
+      while (static_cast<int>(since.size()) < o.ready) since.push_back(now);
+      o.ready_since = since;
       o.has_activate_hook = true;
       o.has_deactivate_hook = true;
       ready_total += o.ready;
@@ -74,10 +81,12 @@ struct World {
       observed.applied_header_route = last.header_route;
     }
     for (const auto& h : last.hooks) {
-      hooks_run.push_back(
+      const std::string run =
           std::string(h.action == HookAction::kActivate ? "activate" : "deactivate") + " r" +
-          std::to_string(h.revision));
-      status.hooks[h.key] = {!hooks_fail, hooks_fail ? "exit 1" : "ok"};
+          std::to_string(h.revision);
+      hooks_run.push_back(run);
+      const bool fail = hooks_fail || failing_hooks.count(run) > 0;
+      status.hooks[h.key] = {!fail, fail ? "i-" + std::to_string(h.revision) + ": exit 1" : "ok"};
     }
     return last;
   }
