@@ -37,16 +37,44 @@ std::string paint(const std::string& text, const char* color, bool enabled) {
   return std::string(color) + text + "\033[0m";
 }
 
+// One step as a short phrase; `step` is one entry of the rollout object's `steps` (the manifest
+// spelling, controller/spec_json.h). Unknown step kinds show their key, never fail.
 std::string step_text(const json& step) {
-  if (step.contains("setWeight")) return "setWeight " + step["setWeight"].dump();
+  if (!step.is_object() || step.empty()) return step.dump();
+  if (step.contains("setWeight")) return "setWeight " + step["setWeight"].dump() + "%";
   if (step.contains("pause")) {
     const json& p = step["pause"];
     if (p.is_object() && p.contains("duration")) return "pause " + str(p, "duration");
     return "pause (until promoted)";
   }
-  if (step.contains("analysis")) return "analysis";
-  if (step.is_object() && !step.empty()) return step.begin().key();
-  return step.dump();
+  if (step.contains("analysis")) {
+    std::string names;
+    for (const auto& t : step["analysis"].value("templates", json::array())) {
+      names += (names.empty() ? " " : ", ") + str(t, "templateName");
+    }
+    return "analysis" + names;
+  }
+  if (step.contains("setCanaryScale")) {
+    const json& c = step["setCanaryScale"];
+    if (c.contains("replicas")) return "setCanaryScale " + str(c, "replicas") + " replicas";
+    if (c.contains("weight")) return "setCanaryScale " + str(c, "weight") + "% of replicas";
+    return "setCanaryScale matchTrafficWeight";
+  }
+  if (step.contains("setHeaderRoute")) {
+    const json& h = step["setHeaderRoute"];
+    const json match = h.value("match", json::array());
+    if (match.empty()) return "setHeaderRoute " + str(h, "name") + " (removed)";
+    std::string rules;
+    for (const auto& m : match) {
+      const json v = m.value("headerValue", json::object());
+      std::string how = v.contains("exact")    ? "=" + str(v, "exact")
+                        : v.contains("prefix") ? " prefix " + str(v, "prefix")
+                                               : " ~ " + str(v, "regex");
+      rules += (rules.empty() ? "" : ", ") + str(m, "headerName") + how;
+    }
+    return "setHeaderRoute " + str(h, "name") + " (" + rules + ")";
+  }
+  return step.begin().key();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "controller/controller.h"
+#include "controller/spec_json.h"
 #include "strategies/verbs.h"
 
 namespace sluice::controller {
@@ -501,6 +502,7 @@ json Controller::build_rollout_json(const RolloutState& state) const {
           {"canary", canary},
           {"weights", {{"stable", stable_weight}, {"canary", canary_weight}}},
           {"currentStepIndex", s.current_step_index},
+          {"steps", manifest_steps_json(desired ? desired->spec.strategy : state.spec.strategy)},
           {"paused", s.operator_paused || state.spec.paused},
           {"orphaned", orphaned_.count(state.name) > 0},
           {"analysisRuns", runs}};

@@ -1,5 +1,6 @@
 #include "controller/spec_json.h"
 
+#include "base/duration.h"
 #include "strategies/rollout_status.h"
 
 namespace sluice::controller {
@@ -317,6 +318,46 @@ m::AnalysisTemplate template_from_json(const json& j) {
   m::AnalysisTemplate t;
   t.metadata.name = j.at("name").get<std::string>();
   return t;
+}
+
+json manifest_steps_json(const m::Strategy& strategy) {
+  json steps = json::array();
+  const auto* canary = std::get_if<m::CanaryStrategy>(&strategy);
+  if (!canary) return steps;
+  for (const auto& s : canary->steps) {
+    steps.push_back(std::visit(
+        [](const auto& v) -> json {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, m::SetWeightStep>) {
+            return {{"setWeight", v.weight}};
+          } else if constexpr (std::is_same_v<T, m::PauseStep>) {
+            json pause = json::object();
+            if (v.duration) pause["duration"] = format_duration(*v.duration);
+            return {{"pause", pause}};
+          } else if constexpr (std::is_same_v<T, m::SetCanaryScale>) {
+            return {{"setCanaryScale", strategies::canary_scale_to_json(v)}};
+          } else if constexpr (std::is_same_v<T, m::RolloutAnalysis>) {
+            json templates = json::array();
+            for (const auto& t : v.templates)
+              templates.push_back({{"templateName", t.template_name}});
+            json analysis_step = {{"templates", templates}};
+            if (!v.args.empty()) {
+              json args = json::array();
+              for (const auto& arg : v.args) {
+                json a = {{"name", arg.name}};
+                if (arg.value) a["value"] = *arg.value;
+                args.push_back(a);
+              }
+              analysis_step["args"] = args;
+            }
+            return {{"analysis", analysis_step}};
+          } else {
+            return {{"setHeaderRoute", strategies::header_route_to_json(v)}};
+          }
+        },
+        s));
+  }
+  return steps;
 }
 
 }  // namespace sluice::controller

@@ -63,13 +63,31 @@ function renderList() {
   }
 }
 
+// One entry of the rollout's `steps` (spelled as in the manifest) as a short phrase.
 function stepText(step) {
   if (step.setWeight !== undefined) return 'set weight ' + step.setWeight + '%';
   if (step.pause !== undefined) {
     return step.pause && step.pause.duration ? 'pause ' + step.pause.duration : 'pause (until promoted)';
   }
-  if (step.analysis !== undefined) return 'analysis';
-  if (step.setCanaryScale !== undefined) return 'set canary scale';
+  if (step.analysis !== undefined) {
+    const names = ((step.analysis && step.analysis.templates) || []).map((t) => t.templateName);
+    return 'analysis' + (names.length ? ' ' + names.join(', ') : '');
+  }
+  if (step.setCanaryScale !== undefined) {
+    const c = step.setCanaryScale || {};
+    if (c.replicas !== undefined) return 'set canary scale: ' + c.replicas + ' replicas';
+    if (c.weight !== undefined) return 'set canary scale: ' + c.weight + '% of replicas';
+    return 'set canary scale: match traffic weight';
+  }
+  if (step.setHeaderRoute !== undefined) {
+    const h = step.setHeaderRoute || {};
+    const rules = (h.match || []).map((m) => {
+      const v = m.headerValue || {};
+      return m.headerName + (v.exact !== undefined ? '=' + v.exact
+        : v.prefix !== undefined ? ' prefix ' + v.prefix : ' ~ ' + v.regex);
+    });
+    return 'header route ' + (h.name || '') + (rules.length ? ' (' + rules.join(', ') + ')' : ' (removed)');
+  }
   return Object.keys(step).join(', ');
 }
 

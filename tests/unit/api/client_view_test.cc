@@ -51,10 +51,21 @@ TEST_CASE("rollout rendering marks the current step and shows weights", "[cli][v
   json r = rollout("Paused", false, "abc123456");
   r["weights"] = {{"stable", 80}, {"canary", 20}};
   r["currentStepIndex"] = 1;
-  r["steps"] = json::array({{{"setWeight", 20}}, {{"pause", json::object()}}});
+  r["steps"] = json::parse(R"([
+    {"setWeight": 20}, {"pause": {}}, {"pause": {"duration": "5s"}},
+    {"analysis": {"templates": [{"templateName": "success-rate"}]}},
+    {"setCanaryScale": {"replicas": 2}},
+    {"setHeaderRoute": {"name": "testers",
+                        "match": [{"headerName": "X-Canary", "headerValue": {"exact": "1"}}]}}
+  ])");
   r["canary"] = {{"revision", 7}, {"version", "2.3.1"}, {"replicas", 1}, {"ready", 1}};
   std::string text = render_rollout(r, false);
-  CHECK(text.find("-> 1. pause") != std::string::npos);
+  CHECK(text.find(" v 0. setWeight 20%\n") != std::string::npos);
+  CHECK(text.find("-> 1. pause (until promoted)\n") != std::string::npos);
+  CHECK(text.find("   2. pause 5s\n") != std::string::npos);
+  CHECK(text.find("   3. analysis success-rate\n") != std::string::npos);
+  CHECK(text.find("   4. setCanaryScale 2 replicas\n") != std::string::npos);
+  CHECK(text.find("   5. setHeaderRoute testers (X-Canary=1)\n") != std::string::npos);
   CHECK(text.find("stable 80% canary 20%") != std::string::npos);
   CHECK(text.find("ready 1/1") != std::string::npos);
   CHECK(text.find("\033[") == std::string::npos);  // no colour when not asked

@@ -100,6 +100,43 @@ TEST_CASE("routed canary walks its steps and completes", "[controller]") {
   CHECK(hist[1].result == "Completed");
 }
 
+TEST_CASE("the rollout object lists the strategy's steps as in the manifest", "[controller]") {
+  Harness h;
+  manifests::RolloutAnalysis gate = analysis_of("success-rate");
+  gate.args.push_back({"service", std::string("orders")});
+  gate.args.push_back({"threshold", std::nullopt});
+  manifests::SetCanaryScale scale;
+  scale.replicas = 2;
+  manifests::SetHeaderRoute route{"testers", {{"X-Canary", {std::string("1"), {}, {}}}}};
+  auto strategy = routed_canary({manifests::SetWeightStep{20}, manifests::PauseStep{Duration(5000)},
+                                 manifests::PauseStep{}, scale, gate, route,
+                                 manifests::PauseStep{Duration(1500)}});
+  h.apply({make_rollout("orders", "1.0.0", 2, strategy)}, {make_template("success-rate")});
+  h.run_for(Duration(5000));
+  h.apply({make_rollout("orders", "1.1.0", 2, strategy)}, {make_template("success-rate")});
+  h.run_for(Duration(2000));
+  json r = h.rollout("orders");
+  const json expected = json::parse(R"([
+    {"setWeight": 20},
+    {"pause": {"duration": "5s"}},
+    {"pause": {}},
+    {"setCanaryScale": {"replicas": 2}},
+    {"analysis": {"templates": [{"templateName": "success-rate"}],
+                  "args": [{"name": "service", "value": "orders"}, {"name": "threshold"}]}},
+    {"setHeaderRoute": {"name": "testers",
+                        "match": [{"headerName": "X-Canary", "headerValue": {"exact": "1"}}]}},
+    {"pause": {"duration": "1500ms"}}
+  ])");
+  CHECK(r["steps"] == expected);
+  CHECK(r["currentStepIndex"] == 1);  // index into `steps`: the 5 s pause
+
+  // Rolling and blue-green have no steps: an empty list, never absent.
+  Harness rolling;
+  rolling.apply({make_rollout("plain", "1.0.0", 1, manifests::RollingUpdateStrategy{})});
+  rolling.run_for(Duration(3000));
+  CHECK(rolling.rollout("plain")["steps"] == json::array());
+}
+
 TEST_CASE("failed analysis aborts with evidence; verbs check their state", "[controller]") {
   Harness h;
   h.analysis.script = [](const analysis::AnalysisRunSpec&) {
