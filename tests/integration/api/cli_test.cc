@@ -156,6 +156,54 @@ TEST_CASE("cli verbs, undo, history, events", "[cli][api]") {
   CHECK(sluice_cli({"history", "nope", "--server", server.url}).exit_code == 3);
 }
 
+TEST_CASE("cli events --watch and get --watch follow a verb live", "[cli][api]") {
+  FakeServer server;
+  ChildProcess events(
+      {kBin + "/sluice", "events", "orders-api", "--watch", "--server", server.url, "-o", "json"});
+  ChildProcess get({kBin + "/sluice", "get", "orders-api", "--watch", "--server", server.url});
+  REQUIRE(events.started());
+  REQUIRE(get.started());
+  // The recorded events come first (oldest first, one JSON object per line), then silence.
+  uint64_t last_id = 0;
+  int replayed = 0;
+  while (auto line = events.read_line(1500ms)) {
+    json e = json::parse(*line, nullptr, false);
+    REQUIRE(e.is_object());
+    CHECK(e["rollout"] == "orders-api");
+    CHECK(e["id"].get<uint64_t>() > last_id);
+    last_id = e["id"].get<uint64_t>();
+    ++replayed;
+  }
+  CHECK(replayed > 0);
+  // The first drawing of `get --watch` marks step 1 (plain text: stdout is not a TTY).
+  bool drawn = false;
+  for (int i = 0; i < 1000 && !drawn; ++i) {
+    auto line = get.read_line(5000ms);
+    REQUIRE(line);
+    drawn = line->find("-> 1. pause (until promoted)") != std::string::npos;
+  }
+  REQUIRE(drawn);
+
+  REQUIRE(sluice_cli({"promote", "orders-api", "--server", server.url}).exit_code == 0);
+  auto next = events.read_line(10'000ms);
+  REQUIRE(next);
+  json e = json::parse(*next, nullptr, false);
+  REQUIRE(e.is_object());
+  CHECK(e["id"].get<uint64_t>() > last_id);
+  CHECK(e["rollout"] == "orders-api");
+  bool redrawn = false;
+  for (int i = 0; i < 1000 && !redrawn; ++i) {
+    auto line = get.read_line(5000ms);
+    REQUIRE(line);
+    redrawn = line->find("-> 2. setWeight 50%") != std::string::npos;
+  }
+  CHECK(redrawn);
+  events.terminate();
+  get.terminate();
+  events.wait(5000ms);
+  get.wait(5000ms);
+}
+
 TEST_CASE("sluice serve with a bad config file exits 3", "[cli][serve]") {
   auto bad_config = sluice_cli({"serve", "--config", "/nonexistent/sluice.yaml"});
   CHECK(bad_config.exit_code == 3);
@@ -253,6 +301,26 @@ TEST_CASE("sluice serve applies a Git commit, serves the API, and refuses a seco
   CHECK(rollout["stable"]["ready"] == 2);
   CHECK(rollout["desired"]["revision"] == 1);
 
+  // /metrics of the real serve carries the contract's names, the Git fetch counter included.
+  {
+    sluice::testing::TestConnection conn(
+        static_cast<unsigned short>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+    REQUIRE(conn.connected());
+    REQUIRE(!conn.write(sluice::testing::http_get("/metrics")));
+    auto res = conn.read_response();
+    REQUIRE(res);
+    CHECK(res->result_int() == 200);
+    const std::string text = res->body();
+    for (const char* name :
+         {"sluice_rollout_phase{rollout=\"svc\",phase=\"Healthy\"} 1", "sluice_rollout_info{",
+          "sluice_reconcile_duration_seconds_count ", "sluice_git_fetch_total{result=\"success\"} ",
+          "sluice_git_fetch_total{result=\"error\"} 0", "process_resident_memory_bytes "}) {
+      INFO(name);
+      CHECK(text.find(name) != std::string::npos);
+    }
+    CHECK(text.find("sluice_git_fetch_total{result=\"success\"} 0\n") == std::string::npos);
+  }
+
   // A second controller on the same state dir is refused at once.
   auto second = sluice_cli({"serve", "--repo", repo, "--state-dir", state, "--listen",
                             "127.0.0.1:" + std::to_string(free_loopback_port())});
@@ -262,6 +330,62 @@ TEST_CASE("sluice serve applies a Git commit, serves the API, and refuses a seco
   CHECK(serve.wait(15'000ms) == 0);
   // Instances outlive the controller (adopted on the next start); this test cleans them up.
   CHECK(kill_marked_processes(marker) == 2);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("cli lint, plan and version work offline with their exit codes", "[cli]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice-cli-offline-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  const std::string repo = (dir / "repo").string();
+  std::filesystem::create_directories(repo);
+  const std::string good =
+      "apiVersion: sluice.dev/v1alpha1\nkind: Rollout\nmetadata: {name: svc}\nspec:\n"
+      "  replicas: 1\n  template:\n    version: \"1\"\n    command: [\"/bin/true\"]\n"
+      "  strategy: {canary: {steps: [{setWeight: 20}, {pause: {}}]}}\n";
+  std::ofstream(repo + "/svc.yaml") << good;
+  auto ok = sluice_cli({"lint", repo, "-o", "json"});
+  CHECK(ok.exit_code == 0);
+  json okj = ok.as_json();
+  CHECK(okj["valid"] == true);
+  REQUIRE(okj["rollouts"].size() == 1);
+  CHECK(okj["rollouts"][0]["name"] == "svc");
+  CHECK(okj["rollouts"][0]["strategy"] == "canary");
+
+  const std::string bad_file = (dir / "bad.yaml").string();
+  std::ofstream(bad_file) << "apiVersion: sluice.dev/v1alpha1\nkind: Rollout\n"
+                             "metadata: {name: bad}\nspec:\n  replicas: -1\n";
+  auto bad = sluice_cli({"lint", bad_file, "-o", "json"});
+  CHECK(bad.exit_code == 1);
+  json badj = bad.as_json();
+  CHECK(badj["valid"] == false);
+  REQUIRE_FALSE(badj["errors"].empty());
+  CHECK(badj["errors"][0]["file"].get<std::string>().find("bad.yaml") != std::string::npos);
+  CHECK(badj["errors"][0]["line"].get<int>() > 0);
+  CHECK(sluice_cli({"lint", bad_file}).exit_code == 1);
+
+  run_git(repo, {"init", "-q", "-b", "main"});
+  run_git(repo, {"add", "."});
+  run_git(repo, {"commit", "-q", "-m", "first"});
+  std::string second = good;
+  second.replace(second.find("version: \"1\""), 12, "version: \"2\"");
+  std::ofstream(repo + "/svc.yaml") << second;
+  run_git(repo, {"commit", "-q", "-am", "second"});
+  auto plan = sluice_cli({"plan", "--repo", repo, "-o", "json"});
+  CHECK(plan.exit_code == 0);
+  INFO(plan.out);
+  json planj = plan.as_json();
+  CHECK(planj["ok"] == true);
+  REQUIRE(planj["rollouts"].size() == 1);
+  CHECK(planj["rollouts"][0]["name"] == "svc");
+  CHECK(planj["rollouts"][0]["action"] == "new revision");
+  CHECK(planj["rollouts"][0]["version"]["to"] == "2");
+  CHECK(sluice_cli({"plan", "--repo", (dir / "nope").string()}).exit_code == 1);
+
+  auto version = sluice_cli({"version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out.rfind("sluice ", 0) == 0);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
