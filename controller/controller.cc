@@ -60,7 +60,8 @@ manifests::RolloutSpec Controller::effective_spec(const RolloutState& state) con
 void Controller::record(RolloutState& state, const strategies::Transition& t,
                         const std::string& actor, Phase from, const json& evidence) {
   const bool warning = state.status.aborted || t.reason == "HookFailed" ||
-                       t.reason == "ProgressDeadlineExceeded" || t.reason == "ReconcileFailed";
+                       t.reason == "ProgressDeadlineExceeded" || t.reason == "ReconcileFailed" ||
+                       t.reason == "RouterError";
   json event = {{"id", next_event_id_++},
                 {"time", format_rfc3339(deps_.clock.now())},
                 {"rollout", state.name},
