@@ -59,8 +59,9 @@ manifests::RolloutSpec Controller::effective_spec(const RolloutState& state) con
 
 void Controller::record(RolloutState& state, const strategies::Transition& t,
                         const std::string& actor, Phase from, const json& evidence) {
-  const bool warning = state.status.aborted || t.reason == "HookFailed" || t.reason == "Orphaned" ||
-                       t.reason == "ProgressDeadlineExceeded" || t.reason == "ReconcileFailed";
+  const bool warning = state.status.aborted || t.reason == "HookFailed" ||
+                       t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
+                       t.reason == "ReconcileFailed" || t.reason == "RouterError";
   json event = {{"id", next_event_id_++},
                 {"time", format_rfc3339(deps_.clock.now())},
                 {"rollout", state.name},

@@ -145,6 +145,9 @@ class Controller {
   void act(RolloutState& state, const strategies::Decision& d,
            const strategies::Observed& observed);
   Status route(RolloutState& state, const strategies::Decision& d);
+  // Keeps Runtime::router_error in step with the last apply: one Warning event when an error
+  // starts (not per retry), one Normal event when it clears.
+  void note_router_result(RolloutState& state, const Status& applied);
   manifests::RolloutSpec effective_spec(const RolloutState& state) const;
   void refresh_read_model(const RolloutState& state);
   void delete_rollout(const std::string& name);
@@ -186,6 +189,14 @@ class Controller {
     std::map<int64_t, int> scaled;
     std::vector<std::string> shown_runs;  // run names shown in analysisRuns (newest last)
     std::vector<runtime::InstanceStatus> instances;
+    // Set while the router refuses the desired table (the step is held); cleared when a table is
+    // applied or nothing remains to apply. Reported as the rollout object's `router` field.
+    struct RouterError {
+      std::string message;
+      TimePoint since{};
+      int failures = 0;  // consecutive failed applies
+    };
+    std::optional<RouterError> router_error;
   };
   std::map<std::string, Runtime> live_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

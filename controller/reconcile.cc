@@ -416,10 +416,15 @@ Status Controller::route(RolloutState& state, const strategies::Decision& d) {
     // No front door (a pure consumer): the split is the split of instances; nothing to apply.
     live.weights = weights;
     live.table = table;
+    note_router_result(state, Status::ok());
     return Status::ok();
   }
-  if (live.table && *live.table == table) return Status::ok();
+  if (live.table && *live.table == table) {
+    note_router_result(state, Status::ok());  // e.g. an abort back to the table last applied
+    return Status::ok();
+  }
   Status applied = deps_.router.apply(table);
+  note_router_result(state, applied);
   if (!applied.is_ok()) {
     return unavailable(fmt::format("router did not apply the route table: {}", applied.message()));
   }
@@ -429,6 +434,31 @@ Status Controller::route(RolloutState& state, const strategies::Decision& d) {
   // The strategy may be waiting for exactly these weights.
   if (weights_changed || d.header_route) queue_.add(state.name);
   return Status::ok();
+}
+
+void Controller::note_router_result(RolloutState& state, const Status& applied) {
+  Runtime& live = live_[state.name];
+  strategies::Transition t;
+  t.revision = state.status.update_revision;
+  if (!applied.is_ok()) {
+    if (live.router_error) {
+      live.router_error->message = applied.message();
+      live.router_error->failures += 1;
+      return;
+    }
+    live.router_error = Runtime::RouterError{applied.message(), deps_.clock.now(), 1};
+    t.reason = "RouterError";
+    t.message = fmt::format("the router did not apply the route table; the step is held: {}",
+                            applied.message());
+    record(state, t, "controller", state.status.phase, json::object());
+    return;
+  }
+  if (!live.router_error) return;
+  t.reason = "RouterRecovered";
+  t.message = fmt::format("the router applied the route table after {} failed attempt(s)",
+                          live.router_error->failures);
+  live.router_error.reset();
+  record(state, t, "controller", state.status.phase, json::object());
 }
 
 json Controller::build_rollout_json(const RolloutState& state) const {
@@ -488,10 +518,31 @@ json Controller::build_rollout_json(const RolloutState& state) const {
   }
   const std::string phase =
       s.update_revision == 0 ? "Progressing" : strategies::phase_name(s.phase);
+  // `router`: which router carries the Rollout and the error that holds the step, if any.
+  std::string router_kind =
+      state.spec.service && !state.spec.service->listen.empty() ? "builtin" : "none";
+  const manifests::RolloutSpec spec = effective_spec(state);
+  if (const auto* c = std::get_if<manifests::CanaryStrategy>(&spec.strategy)) {
+    if (c->traffic_routing && c->traffic_routing->haproxy) router_kind = "haproxy";
+  }
+  if (const auto* bg = std::get_if<manifests::BlueGreenStrategy>(&spec.strategy)) {
+    if (bg->preview && !bg->preview->listen.empty()) router_kind = "builtin";
+  }
+  json router = {{"kind", router_kind}, {"error", nullptr}, {"since", nullptr}, {"failures", 0}};
+  std::string message = s.message;
+  if (live && live->router_error) {
+    const auto& e = *live->router_error;
+    router["error"] = e.message;
+    router["since"] = format_rfc3339(e.since);
+    router["failures"] = e.failures;
+    message = fmt::format("router error, step held: {}{}{}", e.message,
+                          s.message.empty() ? "" : "; ", s.message);
+  }
   return {{"name", state.name},
           {"phase", phase},
           {"aborted", s.aborted},
-          {"message", s.message},
+          {"message", message},
+          {"router", router},
           {"strategy", manifests::strategy_kind_name(manifests::strategy_kind(
                            desired ? desired->spec.strategy : state.spec.strategy))},
           {"desired",

@@ -59,6 +59,52 @@ std::optional<int64_t> haproxy_server_revision(std::string_view name) {
   return revision;
 }
 
+std::string haproxy_canary_backend(const std::string& backend) { return backend + "-canary"; }
+
+std::string haproxy_header_map_suffix(const std::string& backend) {
+  return backend + "-header-routes.map";
+}
+
+namespace {
+
+// A literal for PCRE: ASCII punctuation backslash-escaped, blanks and other ASCII non-printables
+// as \xHH, letters, digits and bytes >= 0x80 (UTF-8) as they are.
+std::string pcre_literal(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || u >= 0x80) {
+      out += c;
+    } else if (u <= 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string haproxy_header_route_regex(const std::vector<manifests::HeaderRouteMatch>& match) {
+  // (?m): ^ and $ at each header line. One lookahead per match, so all must hold in any order.
+  std::string out = "(?m)\\A";
+  for (const auto& m : match) {
+    std::string value;
+    if (m.header_value.exact) {
+      value = pcre_literal(*m.header_value.exact);
+    } else if (m.header_value.prefix) {
+      value = pcre_literal(*m.header_value.prefix) + "[^\\r\\n]*?";
+    } else if (m.header_value.regex) {
+      value = "(?:" + *m.header_value.regex + ")";
+    }
+    out += fmt::format("(?=[\\s\\S]*?^(?i:{}):[\\x20\\t]*{}[\\x20\\t]*\\r?$)",
+                       pcre_literal(m.header_name), value);
+  }
+  return out;
+}
+
 std::vector<HaproxyDesiredServer> haproxy_desired_servers(const RouteTable& table,
                                                           const std::set<std::string>& drained) {
   struct Rev {
@@ -175,11 +221,6 @@ Status HaproxyRouter::apply(const RouteTable& table) {
     return invalid_argument(
         fmt::format("rollout {}: no haproxy routing in the table", table.rollout));
   }
-  if (!table.header_routes.empty()) {
-    return failed_precondition(fmt::format(
-        "rollout {}: header routes are not supported with HAProxy traffic routing (route \"{}\")",
-        table.rollout, table.header_routes.front().name));
-  }
   std::lock_guard lock(mu_);
   RolloutState& st = rollouts_[table.rollout];
   const auto& h = *table.haproxy;
@@ -204,9 +245,146 @@ Status HaproxyRouter::apply(const RouteTable& table) {
        haproxy_plan(h.backend, *current, haproxy_desired_servers(table, drained))) {
     if (Status s = run(h.runtime_api, c); !s) return s;
   }
+  if (Status s = apply_header_routes(table, drained); !s) return s;
   st.last = table;
   st.drained = std::move(drained);
   return Status::ok();
+}
+
+Status HaproxyRouter::sync_servers(const std::string& socket, const std::string& backend,
+                                   const std::vector<HaproxyDesiredServer>& desired) const {
+  const std::string show = "show servers state " + backend;
+  auto answer = haproxy_command(socket, show, options_.timeout);
+  if (!answer) return answer.status();
+  auto current = parse_servers_state(*answer);
+  if (!current) {
+    return failed_precondition(fmt::format("haproxy runtime API {}: \"{}\": {}", socket, show,
+                                           current.status().message()));
+  }
+  for (const HaproxyCommand& c : haproxy_plan(backend, *current, desired)) {
+    if (Status s = run(socket, c); !s) return s;
+  }
+  return Status::ok();
+}
+
+Status HaproxyRouter::sync_map(
+    const std::string& socket, const std::string& map_file,
+    const std::vector<std::pair<std::string, std::string>>& desired) const {
+  const std::string file = haproxy_cli_escape(map_file);
+  auto fail = [&](const std::string& command, std::string_view answer) {
+    return failed_precondition(fmt::format("haproxy runtime API {}: \"{}\" answered \"{}\"", socket,
+                                           command, trimmed(answer)));
+  };
+  const std::string show = "show map " + file;
+  auto answer = haproxy_command(socket, show, options_.timeout);
+  if (!answer) return answer.status();
+  auto current = parse_map_entries(*answer);
+  if (!current) return fail(show, *answer);
+  if (*current == desired) return Status::ok();
+
+  const std::string prepare = "prepare map " + file;
+  answer = haproxy_command(socket, prepare, options_.timeout);
+  if (!answer) return answer.status();
+  constexpr std::string_view kCreated = "New version created: ";
+  const std::string created = trimmed(*answer);
+  if (!starts_with(created, kCreated)) return fail(prepare, *answer);
+  const std::string version = created.substr(kCreated.size());
+  if (version.empty() || version.find_first_not_of("0123456789") != std::string::npos) {
+    return fail(prepare, *answer);
+  }
+  for (const auto& [key, value] : desired) {
+    HaproxyCommand add{fmt::format("add map @{} {} {} {}", version, file, haproxy_cli_escape(key),
+                                   haproxy_cli_escape(value)),
+                       HaproxyCommand::Expect::kEmpty};
+    if (Status s = run(socket, add); !s) return s;
+  }
+  return run(socket,
+             {fmt::format("commit map @{} {}", version, file), HaproxyCommand::Expect::kEmpty});
+}
+
+Result<std::optional<std::string>> HaproxyRouter::find_header_map(
+    const std::string& socket, const std::string& backend) const {
+  auto answer = haproxy_command(socket, "show map", options_.timeout);
+  if (!answer) return answer.status();
+  auto files = parse_map_list(*answer);
+  if (!files) {
+    return failed_precondition(
+        fmt::format("haproxy runtime API {}: \"show map\": {}", socket, files.status().message()));
+  }
+  const std::string suffix = haproxy_header_map_suffix(backend);
+  for (const std::string& f : *files) {
+    const bool named = f.size() >= suffix.size() &&
+                       f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+                       (f.size() == suffix.size() || f[f.size() - suffix.size() - 1] == '/');
+    if (named) return std::optional<std::string>(f);
+  }
+  return std::optional<std::string>();
+}
+
+Status HaproxyRouter::apply_header_routes(const RouteTable& table,
+                                          const std::set<std::string>& drained) const {
+  const auto& h = *table.haproxy;
+  const std::string canary_backend = haproxy_canary_backend(h.backend);
+  std::vector<const HeaderRoute*> routes;
+  for (const HeaderRoute& r : table.header_routes) {
+    if (!r.match.empty()) routes.push_back(&r);
+  }
+  for (const HeaderRoute* r : routes) {
+    if (r->revision != routes.front()->revision) {
+      return failed_precondition(fmt::format(
+          "rollout {}: HAProxy header routes must all go to one revision (routes \"{}\" and "
+          "\"{}\")",
+          table.rollout, routes.front()->name, r->name));
+    }
+  }
+  auto map_file = find_header_map(h.runtime_api, h.backend);
+  if (!map_file) return map_file.status();
+  if (!*map_file) {
+    if (routes.empty()) return Status::ok();  // header routes not configured, none asked for
+    return failed_precondition(fmt::format(
+        "rollout {}: header route \"{}\" through HAProxy needs a map file named \"{}\" used in "
+        "the frontend (http-request set-var(txn.sluice_backend) req.hdrs,map_reg(<file>)) and "
+        "a backend \"{}\" in haproxy.cfg; `show map` on {} lists no such map",
+        table.rollout, routes.front()->name, haproxy_header_map_suffix(h.backend), canary_backend,
+        h.runtime_api));
+  }
+  std::vector<HaproxyDesiredServer> canary_servers;
+  if (!routes.empty()) {
+    for (const RevisionRoute& r : table.revisions) {
+      if (r.revision != routes.front()->revision) continue;
+      for (const Endpoint& e : r.ready_endpoints) {
+        if (drained.count(endpoint_key(e))) continue;
+        canary_servers.push_back({haproxy_server_name(r.revision, e.instance_id),
+                                  e.host == "localhost" ? "127.0.0.1" : e.host, e.port, 1});
+      }
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> entries;
+  if (!canary_servers.empty()) {
+    for (const HeaderRoute* r : routes) {
+      entries.emplace_back(haproxy_header_route_regex(r->match), canary_backend);
+    }
+  }
+  auto explain = [&](Status s) {
+    if (s.is_ok() || routes.empty()) return s;
+    return failed_precondition(fmt::format("rollout {}: header route \"{}\" (backend {}): {}",
+                                           table.rollout, routes.front()->name, canary_backend,
+                                           s.message()));
+  };
+  if (!entries.empty()) {
+    if (Status s = sync_servers(h.runtime_api, canary_backend, canary_servers); !s) {
+      return explain(s);
+    }
+    return sync_map(h.runtime_api, **map_file, entries);
+  }
+  if (Status s = sync_map(h.runtime_api, **map_file, {}); !s) return s;
+  // No route: <backend>-canary is emptied (it may be absent when routes were never used).
+  Status emptied = sync_servers(h.runtime_api, canary_backend, {});
+  if (!emptied && routes.empty() &&
+      emptied.message().find("Can't find backend") != std::string::npos) {
+    return Status::ok();
+  }
+  return explain(emptied);
 }
 
 void HaproxyRouter::remove(std::string_view rollout) {
@@ -223,6 +401,10 @@ void HaproxyRouter::remove(std::string_view rollout) {
           (void)run(h.runtime_api, c);
         }
       }
+    }
+    if (auto map_file = find_header_map(h.runtime_api, h.backend); map_file && *map_file) {
+      (void)sync_map(h.runtime_api, **map_file, {});
+      (void)sync_servers(h.runtime_api, haproxy_canary_backend(h.backend), {});
     }
   }
   rollouts_.erase(it);
@@ -244,6 +426,15 @@ void HaproxyRouter::drain_endpoint(std::string_view rollout, const Endpoint& end
                   {fmt::format("set server {}/{} state drain", st.last.haproxy->backend,
                                haproxy_server_name(r.revision, e.instance_id)),
                    HaproxyCommand::Expect::kEmpty});
+        for (const HeaderRoute& hr : st.last.header_routes) {
+          if (hr.revision != r.revision) continue;
+          (void)run(st.last.haproxy->runtime_api,
+                    {fmt::format("set server {}/{} state drain",
+                                 haproxy_canary_backend(st.last.haproxy->backend),
+                                 haproxy_server_name(r.revision, e.instance_id)),
+                     HaproxyCommand::Expect::kEmpty});
+          break;
+        }
       }
     }
   }
@@ -267,7 +458,8 @@ std::optional<VersionStats> HaproxyRouter::stats(std::string_view rollout, int64
   for (const auto& row : *rows) {
     auto px = row.find("pxname");
     auto sv = row.find("svname");
-    if (px == row.end() || sv == row.end() || px->second != h.backend) continue;
+    if (px == row.end() || sv == row.end()) continue;
+    if (px->second != h.backend && px->second != haproxy_canary_backend(h.backend)) continue;
     auto rev = haproxy_server_revision(sv->second);
     if (!rev) continue;
     uint64_t requests = to_u64(row, "req_tot");

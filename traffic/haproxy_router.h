@@ -16,14 +16,29 @@
 // Weights: HAProxy weighs servers, not revisions. A revision's percent is spread over its ready
 // servers; per-server weights are scaled so that the largest share is 256 (HAProxy's maximum),
 // so the split between revisions is exact up to rounding. The percent of a revision without ready
-// servers is added to the stable revision (the same fallback as the built-in router). Header routes
-// are not supported through the runtime API: apply() fails with FailedPrecondition when the table
-// has any.
+// servers is added to the stable revision (the same fallback as the built-in router).
 //
-// stats(): `show stat` server rows summed per revision; request and 5xx counts are deltas between
-// the samples taken by successive stats() calls (the first call reports HAProxy's totals with
-// window 0). HAProxy only exposes an average over the last 1024 requests (ttime), which is
-// reported as both p50_ms and p99_ms.
+// Header routes (setHeaderRoute), also without reloads. haproxy.cfg declares, once:
+//   - a map file whose name ends in `<backend>-header-routes.map` (an empty file), used as
+//       http-request set-var(txn.sluice_backend) req.hdrs,map_reg(<that file>)
+//       use_backend %[var(txn.sluice_backend)] if { var(txn.sluice_backend) -m found }
+//     in the frontend before `default_backend <backend>`;
+//   - an empty backend `<backend>-canary` (same balance rules as <backend>).
+// Sluice finds the map with `show map`, keeps the servers of the route's revision in
+// <backend>-canary (same names, equal weights), and writes one map entry per route: a PCRE over
+// the request's header block (req.hdrs) that matches when all of the route's header matches hold
+// (haproxy_header_route_regex), with the value `<backend>-canary`. The map is replaced whole with
+// `prepare map` / `add map @ver` / `commit map @ver`, so a request sees the old or the new routes.
+// Order: servers first, then the map entry when a route starts; the map first, then the servers
+// when it ends. A route whose revision has no ready server gets no entry (its requests follow the
+// weights, hence stable: the built-in router's fallback). Without header routes nothing of this
+// is needed; with one and no such map or backend, apply() fails with FailedPrecondition naming
+// what haproxy.cfg lacks.
+//
+// stats(): `show stat` server rows of <backend> and <backend>-canary summed per revision; request
+// and 5xx counts are deltas between the samples taken by successive stats() calls (the first call
+// reports HAProxy's totals with window 0). HAProxy only exposes an average over the last 1024
+// requests (ttime), which is reported as both p50_ms and p99_ms.
 //
 // Threading: every method blocks on socket round trips bounded by Options::timeout per command;
 // call from the controller thread. Internal state is guarded by a mutex.
@@ -31,6 +46,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -44,6 +60,16 @@ namespace sluice::traffic {
 std::string haproxy_server_name(int64_t revision, std::string_view instance_id);
 // The revision of a server named by haproxy_server_name(); nullopt for other servers.
 std::optional<int64_t> haproxy_server_revision(std::string_view server_name);
+
+// The backend that serves header-routed requests and the map file name suffix (see above).
+std::string haproxy_canary_backend(const std::string& backend);
+std::string haproxy_header_map_suffix(const std::string& backend);
+
+// A PCRE over HAProxy's req.hdrs ("Name: value\r\n" lines) that matches when every header match
+// holds: the header (name case-insensitive) is present and its value, without surrounding blanks,
+// equals `exact`, starts with `prefix`, or wholly matches `regex` (a PCRE here, an ECMAScript
+// regex in the built-in router: keep to their common subset). Literals are escaped.
+std::string haproxy_header_route_regex(const std::vector<manifests::HeaderRouteMatch>& match);
 
 struct HaproxyDesiredServer {
   std::string name;
@@ -93,6 +119,17 @@ class HaproxyRouter final : public Router {
   };
 
   Status run(const std::string& socket, const HaproxyCommand& command) const;
+  // Brings <backend>-canary and the header-route map in line with the table (see above).
+  Status apply_header_routes(const RouteTable& table, const std::set<std::string>& drained) const;
+  // Sets the servers of `backend` to `desired` (one `show servers state` and the plan).
+  Status sync_servers(const std::string& socket, const std::string& backend,
+                      const std::vector<HaproxyDesiredServer>& desired) const;
+  // Replaces the map's entries when they differ (prepare / add / commit).
+  Status sync_map(const std::string& socket, const std::string& map_file,
+                  const std::vector<std::pair<std::string, std::string>>& desired) const;
+  // The map file named for `backend`, if HAProxy loaded one.
+  Result<std::optional<std::string>> find_header_map(const std::string& socket,
+                                                     const std::string& backend) const;
 
   const Clock& clock_;
   const Options options_;

@@ -140,6 +140,50 @@ Result<std::vector<HaproxyServerState>> parse_servers_state(std::string_view ans
   return out;
 }
 
+Result<std::vector<std::string>> parse_map_list(std::string_view answer) {
+  std::vector<std::string> out;
+  auto lines = split_lines(answer);
+  if (lines.empty() || lines[0].rfind("# id", 0) != 0) {
+    std::string first(lines.empty() ? std::string_view() : lines[0]);
+    return failed_precondition(fmt::format("unexpected answer \"{}\"", first));
+  }
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    if (line.empty()) continue;
+    const size_t open = line.find(" (");
+    const size_t close = line.find(") ", open == std::string_view::npos ? 0 : open);
+    if (open == std::string_view::npos || close == std::string_view::npos) {
+      return failed_precondition(fmt::format("unparsable row \"{}\"", line));
+    }
+    out.emplace_back(line.substr(open + 2, close - open - 2));
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> parse_map_entries(
+    std::string_view answer) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::string_view line : split_lines(answer)) {
+    if (line.empty()) continue;
+    const size_t first = line.find(' ');
+    const size_t last = line.rfind(' ');
+    if (line.substr(0, 2) != "0x" || first == std::string_view::npos || last <= first) {
+      return failed_precondition(fmt::format("unexpected answer \"{}\"", line));
+    }
+    out.emplace_back(line.substr(first + 1, last - first - 1), line.substr(last + 1));
+  }
+  return out;
+}
+
+std::string haproxy_cli_escape(std::string_view argument) {
+  std::string out;
+  for (char c : argument) {
+    if (c == '\\' || c == ' ' || c == ';') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 Result<std::vector<std::map<std::string, std::string>>> parse_show_stat(std::string_view answer) {
   auto lines = split_lines(answer);
   if (lines.empty() || lines[0].rfind("# ", 0) != 0) {

@@ -34,6 +34,17 @@ struct HaproxyServerState {
 // backend.") is an error naming it.
 Result<std::vector<HaproxyServerState>> parse_servers_state(std::string_view answer);
 
+// The map files HAProxy loaded, from the answer of `show map` (rows "<id> (<file>) ...").
+Result<std::vector<std::string>> parse_map_list(std::string_view answer);
+
+// The entries of one map, from the answer of `show map <file>` (rows "<addr> <key> <value>"; the
+// value is taken to have no spaces, as the backend names Sluice writes there).
+Result<std::vector<std::pair<std::string, std::string>>> parse_map_entries(std::string_view answer);
+
+// Escapes one argument of a runtime API command: the CLI splits on spaces and ';' and takes
+// backslash as an escape, so those are preceded by a backslash.
+std::string haproxy_cli_escape(std::string_view argument);
+
 // `show stat` CSV as rows of column -> value (header from the "# pxname,..." line).
 Result<std::vector<std::map<std::string, std::string>>> parse_show_stat(std::string_view answer);
 

@@ -99,30 +99,47 @@ TEST_CASE("builtin router swaps weights atomically under load", "[traffic][built
   REQUIRE(router.apply(two_revisions(v1, v2, 50)).is_ok());
   const uint16_t port = *router.listen_port("orders");
 
+  // Three keep-alive clients hammer the door while 1,000 tables are swapped in; each swap waits
+  // (bounded) until a response completed after it, so every table carried traffic.
+  constexpr int kClients = 3;
+  constexpr int kChanges = 1000;
   std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failures{0};
+  std::atomic<int> ok{0}, failures{0}, served_v2{0}, reconnects{0};
   std::vector<std::thread> clients;
-  for (int c = 0; c < 3; ++c) {
+  for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&] {
       HttpTestClient client(port);
-      for (int i = 0; i < 50'000 && !stop.load(); ++i) {  // bounded
+      for (int i = 0; i < 200'000 && !stop.load(); ++i) {  // bounded
         auto r = client.get("/");
         if (r.ec || r.status != 200 || r.body != r.sluice_version) {
           failures.fetch_add(1);
         } else {
           ok.fetch_add(1);
+          if (r.body == "v2") served_v2.fetch_add(1);
         }
       }
+      reconnects.fetch_add(client.connects() - 1);
     });
   }
-  for (int i = 0; i < 1000; ++i) {
+  int changes = 0;
+  for (int i = 0; i < kChanges; ++i) {
     REQUIRE(router.apply(two_revisions(v1, v2, (i * 37) % 101)).is_ok());
-    if (i % 10 == 0) std::this_thread::sleep_for(1ms);
+    ++changes;
+    const int before = ok.load() + failures.load();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (ok.load() + failures.load() <= before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50us);
+    }
+    REQUIRE(ok.load() + failures.load() > before);
   }
   stop = true;
   for (auto& t : clients) t.join();
+  CHECK(changes == kChanges);
   CHECK(failures.load() == 0);
-  CHECK(ok.load() > 100);
+  CHECK(reconnects.load() == 0);  // no connection was reset or closed by a swap
+  CHECK(ok.load() >= kChanges);
+  CHECK(served_v2.load() > 0);
+  CHECK(served_v2.load() < ok.load());
   CHECK(*router.listen_port("orders") == port);  // same door throughout
 }
 

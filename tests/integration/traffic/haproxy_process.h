@@ -32,8 +32,11 @@ inline uint16_t free_loopback_port() {
 
 class HaproxyProcess {
  public:
-  // `backend_extra` lines are appended to the backend section.
-  explicit HaproxyProcess(const std::string& backend = "orders") : backend_(backend) {
+  // With `header_routes`, the config declares what setHeaderRoute needs (as in
+  // examples/haproxy/haproxy.cfg): the map <backend>-header-routes.map (an empty file in the temp
+  // dir) looked up over req.hdrs in the frontend, and the backend <backend>-canary.
+  explicit HaproxyProcess(const std::string& backend = "orders", bool header_routes = true)
+      : backend_(backend), header_routes_(header_routes) {
     char tmpl[] = "/tmp/sluice-haproxy-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     socket_ = dir_ + "/admin.sock";
@@ -48,9 +51,20 @@ class HaproxyProcess {
   HaproxyProcess& operator=(const HaproxyProcess&) = delete;
 
   bool ready() const { return ready_; }
+  // Stops HAProxy (its runtime socket stops answering); restart() starts it again on the same
+  // socket path with an empty backend, as after a real restart.
+  void stop_process() {
+    stop();
+    ready_ = false;
+  }
+  bool restart() {
+    for (int attempt = 0; attempt < 3 && !ready_; ++attempt) start();
+    return ready_;
+  }
   uint16_t port() const { return port_; }
   const std::string& socket() const { return socket_; }
   const std::string& dir() const { return dir_; }
+  std::string header_map() const { return dir_ + "/" + backend_ + "-header-routes.map"; }
 
  private:
   void start() {
@@ -67,12 +81,22 @@ class HaproxyProcess {
           << "  timeout client 10s\n"
           << "  timeout server 10s\n"
           << "frontend fe\n"
-          << "  bind 127.0.0.1:" << port_ << "\n"
-          << "  default_backend " << backend_ << "\n"
-          << "backend " << backend_ << "\n"
-          << "  balance roundrobin\n"
-          << "  http-response set-header X-Sluice-Server %s\n";
+          << "  bind 127.0.0.1:" << port_ << "\n";
+      if (header_routes_) {
+        out << "  http-request set-var(txn.sluice_backend) req.hdrs,map_reg(" << header_map()
+            << ")\n"
+            << "  use_backend %[var(txn.sluice_backend)] if { var(txn.sluice_backend) -m found }\n";
+      }
+      out << "  default_backend " << backend_ << "\n";
+      for (std::string b : {backend_, backend_ + "-canary"}) {
+        if (b != backend_ && !header_routes_) continue;
+        out << "backend " << b << "\n"
+            << "  balance roundrobin\n"
+            << "  http-response set-header X-Sluice-Server %s\n"
+            << "  http-response set-header X-Sluice-Backend " << b << "\n";
+      }
     }
+    if (header_routes_) std::ofstream(header_map(), std::ios::app).flush();
     const std::string log = dir_ + "/haproxy.log";
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -128,6 +152,7 @@ class HaproxyProcess {
   }
 
   std::string backend_;
+  bool header_routes_ = true;
   std::string dir_;
   std::string socket_;
   uint16_t port_ = 0;

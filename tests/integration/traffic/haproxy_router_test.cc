@@ -41,6 +41,30 @@ RouteTable table_for(const HaproxyProcess& h, std::vector<RevisionRoute> revisio
   return t;
 }
 
+manifests::StringMatch exact(std::string v) {
+  manifests::StringMatch m;
+  m.exact = std::move(v);
+  return m;
+}
+manifests::StringMatch prefix(std::string v) {
+  manifests::StringMatch m;
+  m.prefix = std::move(v);
+  return m;
+}
+manifests::StringMatch regex(std::string v) {
+  manifests::StringMatch m;
+  m.regex = std::move(v);
+  return m;
+}
+
+HeaderRoute route(std::string header, manifests::StringMatch m) {
+  HeaderRoute h;
+  h.name = "testers";
+  h.revision = 2;
+  h.match.push_back(manifests::HeaderRouteMatch{std::move(header), std::move(m)});
+  return h;
+}
+
 template <class F>
 bool eventually(F cond, std::chrono::milliseconds timeout = 5s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -94,28 +118,53 @@ TEST_CASE("haproxy router keeps serving across weight changes under load", "[tra
   auto t = table_for(haproxy, {revision(1, "stable", 50, {&v1}), revision(2, "canary", 50, {&v2})});
   REQUIRE(router.apply(t).is_ok());
 
+  // Three keep-alive clients hammer the frontend while 1,000 weight changes go over the runtime
+  // API; each change waits (bounded) until a response completed after it.
+  constexpr int kClients = 3;
+  constexpr int kChanges = 1000;
   std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failures{0};
+  std::atomic<int> ok{0}, failures{0}, served_v2{0}, reconnects{0};
   std::vector<std::thread> clients;
-  for (int c = 0; c < 3; ++c) {
+  for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&] {
       HttpTestClient client(haproxy.port());
-      for (int i = 0; i < 50'000 && !stop.load(); ++i) {
+      for (int i = 0; i < 200'000 && !stop.load(); ++i) {  // bounded
         auto r = client.get("/");
-        (r.ec || r.status != 200) ? failures.fetch_add(1) : ok.fetch_add(1);
+        // The body names the version that answered, the header the server HAProxy chose.
+        const bool consistent = (r.body == "v1" && r.server.rfind("r1-", 0) == 0) ||
+                                (r.body == "v2" && r.server.rfind("r2-", 0) == 0);
+        if (r.ec || r.status != 200 || !consistent) {
+          failures.fetch_add(1);
+        } else {
+          ok.fetch_add(1);
+          if (r.body == "v2") served_v2.fetch_add(1);
+        }
       }
+      reconnects.fetch_add(client.connects() - 1);
     });
   }
-  for (int i = 0; i < 300; ++i) {
+  int changes = 0;
+  for (int i = 0; i < kChanges; ++i) {
     const int w = (i * 37) % 101;
     t.revisions[0].weight_percent = 100 - w;
     t.revisions[1].weight_percent = w;
     REQUIRE(router.apply(t).is_ok());
+    ++changes;
+    const int before = ok.load() + failures.load();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (ok.load() + failures.load() <= before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50us);
+    }
+    REQUIRE(ok.load() + failures.load() > before);
   }
   stop = true;
   for (auto& c : clients) c.join();
+  CHECK(changes == kChanges);
   CHECK(failures.load() == 0);
-  CHECK(ok.load() > 100);
+  CHECK(reconnects.load() == 0);  // HAProxy kept every client connection
+  CHECK(ok.load() >= kChanges);
+  CHECK(served_v2.load() > 0);
+  CHECK(served_v2.load() < ok.load());
 }
 
 TEST_CASE("haproxy router drains, falls back to stable and answers 503 with nothing ready",
@@ -170,9 +219,103 @@ TEST_CASE("haproxy router reports missing sockets and error answers", "[traffic]
   CHECK(bad.code() == StatusCode::kFailedPrecondition);
   CHECK(bad.message().find("Can't find backend") != std::string::npos);
 
-  t.haproxy = manifests::HaproxyRouting{haproxy.socket(), "orders"};
-  t.header_routes.push_back(HeaderRoute{"testers", {}, 2});
-  CHECK(router.apply(t).code() == StatusCode::kFailedPrecondition);
+  // A header route with an haproxy.cfg that lacks the map and the canary backend.
+  HaproxyProcess bare("orders", /*header_routes=*/false);
+  REQUIRE(bare.ready());
+  EchoBackend v1("v1"), v2("v2");
+  t = table_for(bare, {revision(1, "stable", 100, {&v1}), revision(2, "canary", 0, {&v2})});
+  REQUIRE(router.apply(t).is_ok());  // no header route: the map is not needed
+  t.header_routes.push_back(route("X-Canary", exact("1")));
+  Status unconfigured = router.apply(t);
+  CHECK(unconfigured.code() == StatusCode::kFailedPrecondition);
+  CHECK(unconfigured.message().find("orders-header-routes.map") != std::string::npos);
+  CHECK(unconfigured.message().find("orders-canary") != std::string::npos);
+}
+
+TEST_CASE("haproxy router honours header routes through a map, without reloads",
+          "[traffic][haproxy]") {
+  HaproxyProcess haproxy;
+  REQUIRE(haproxy.ready());
+  EchoBackend v1("v1"), v2a("v2"), v2b("v2");
+  HaproxyRouter router(SystemClock::instance());
+  auto t = table_for(haproxy,
+                     {revision(1, "stable", 100, {&v1}), revision(2, "canary", 0, {&v2a, &v2b})});
+  t.header_routes.push_back(route("X-Canary", exact("1")));
+  t.header_routes.push_back(route("X-User", prefix("qa-")));
+  t.header_routes.push_back(route("X-Build", regex("[0-9]+-rc")));
+  HeaderRoute both = route("X-Team", exact("pay ments"));  // all matches of a route must hold
+  both.match.push_back({"X-Region", exact("eu.1")});
+  t.header_routes.push_back(both);
+  REQUIRE(router.apply(t).is_ok());
+  REQUIRE(router.apply(t).is_ok());  // idempotent
+
+  HttpTestClient client(haproxy.port());
+  auto via = [&](std::vector<std::pair<std::string, std::string>> headers) {
+    auto r = client.get("/", headers);
+    REQUIRE(r.status == 200);
+    return r.body;
+  };
+  CHECK(client.get("/", {{"X-Canary", "1"}}).haproxy_backend == "orders-canary");
+  CHECK(client.get("/").haproxy_backend == "orders");
+  CHECK(via({{"X-Canary", "1"}}) == "v2");
+  CHECK(via({{"x-canary", "1"}}) == "v2");  // header names are case-insensitive
+  CHECK(via({{"X-Canary", "2"}}) == "v1");
+  CHECK(via({{"X-Canary", "11"}}) == "v1");
+  CHECK(via({{"X-User", "qa-anna"}}) == "v2");
+  CHECK(via({{"X-User", "anna-qa-"}}) == "v1");
+  CHECK(via({{"X-Build", "42-rc"}}) == "v2");
+  CHECK(via({{"X-Build", "42-rc1"}}) == "v1");  // whole-value match, as the built-in router
+  CHECK(via({{"X-Team", "pay ments"}, {"X-Region", "eu.1"}}) == "v2");
+  CHECK(via({{"X-Region", "eu.1"}, {"X-Team", "pay ments"}}) == "v2");
+  CHECK(via({{"X-Team", "pay ments"}}) == "v1");
+  CHECK(via({{"X-Team", "pay ments"}, {"X-Region", "eux1"}}) == "v1");  // '.' is literal
+  CHECK(via({}) == "v1");
+  // Both canary servers take header-routed requests.
+  for (int i = 0; i < 20; ++i) CHECK(via({{"X-Canary", "1"}}) == "v2");
+  CHECK(v2a.requests() > 0);
+  CHECK(v2b.requests() > 0);
+
+  // Non-matching requests follow the weights.
+  t.revisions[0].weight_percent = 50;
+  t.revisions[1].weight_percent = 50;
+  REQUIRE(router.apply(t).is_ok());
+  int canary = 0;
+  for (int i = 0; i < 200; ++i) canary += via({}) == "v2" ? 1 : 0;
+  CHECK(canary > 50);
+  CHECK(canary < 150);
+
+  // A bad regex is refused by HAProxy and the routes in place stay.
+  auto bad = t;
+  bad.header_routes.push_back(route("X-Bad", regex("(unclosed")));
+  Status refused = router.apply(bad);
+  CHECK(refused.code() == StatusCode::kFailedPrecondition);
+  CHECK(refused.message().find("add map") != std::string::npos);
+  CHECK(via({{"X-Canary", "1"}}) == "v2");
+
+  // A canary without ready servers: matching requests follow the weights (to stable).
+  t.revisions[0].weight_percent = 100;
+  t.revisions[1].weight_percent = 0;
+  t.revisions[1].ready_endpoints.clear();
+  REQUIRE(router.apply(t).is_ok());
+  for (int i = 0; i < 10; ++i) CHECK(via({{"X-Canary", "1"}}) == "v1");
+
+  // The route removed: map emptied, canary backend emptied.
+  t = table_for(haproxy,
+                {revision(1, "stable", 100, {&v1}), revision(2, "canary", 0, {&v2a, &v2b})});
+  REQUIRE(router.apply(t).is_ok());
+  const uint64_t canary_before = v2a.requests() + v2b.requests();
+  for (int i = 0; i < 10; ++i) CHECK(via({{"X-Canary", "1"}}) == "v1");
+  CHECK(v2a.requests() + v2b.requests() == canary_before);
+  auto entries = haproxy_command(haproxy.socket(), "show map " + haproxy.header_map(), 1s);
+  REQUIRE(entries);
+  auto parsed = parse_map_entries(*entries);
+  REQUIRE(parsed);
+  CHECK(parsed->empty());
+  auto servers = haproxy_command(haproxy.socket(), "show servers state orders-canary", 1s);
+  REQUIRE(servers);
+  auto canary_servers = parse_servers_state(*servers);
+  REQUIRE(canary_servers);
+  for (const auto& s : *canary_servers) CHECK(s.in_maintenance());  // deleted or in maint
 }
 
 }  // namespace

@@ -26,12 +26,17 @@ struct HttpResult {
   std::string body;
   std::string sluice_version;   // X-Sluice-Version
   std::string backend_version;  // X-Backend-Version
+  std::string server;           // X-Sluice-Server (set by the tests' HAProxy)
+  std::string haproxy_backend;  // X-Sluice-Backend (set by the tests' HAProxy)
   bool keep_alive = false;
 };
 
 class HttpTestClient {
  public:
   explicit HttpTestClient(uint16_t port) : port_(port) {}
+
+  // Connections opened so far (1 for a client whose keep-alive connection was never dropped).
+  int connects() const { return connects_; }
 
   boost::system::error_code connect(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     namespace net = boost::asio;
@@ -41,6 +46,7 @@ class HttpTestClient {
                           [&](boost::system::error_code ec) { result = ec; });
     run();
     connected_ = !result;
+    ++connects_;
     return result;
   }
 
@@ -77,6 +83,8 @@ class HttpTestClient {
     out.body = res.body();
     out.sluice_version = std::string(res["X-Sluice-Version"]);
     out.backend_version = std::string(res["X-Backend-Version"]);
+    out.server = std::string(res["X-Sluice-Server"]);
+    out.haproxy_backend = std::string(res["X-Sluice-Backend"]);
     out.keep_alive = res.keep_alive();
     if (!res.keep_alive()) {
       connected_ = false;
@@ -152,6 +160,7 @@ class HttpTestClient {
   boost::beast::tcp_stream stream_{ioc_};
   boost::beast::flat_buffer buffer_;
   bool connected_ = false;
+  int connects_ = 0;
 };
 
 }  // namespace sluice::testing

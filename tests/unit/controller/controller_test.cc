@@ -200,6 +200,58 @@ TEST_CASE("a router that fails keeps the step; back-off retries", "[controller]"
   CHECK(h.rollout("orders")["phase"] == "Paused");
 }
 
+TEST_CASE("a router error is in the rollout object and one Warning event, until it clears",
+          "[controller]") {
+  Harness h;
+  auto strategy = routed_canary({manifests::SetWeightStep{50}, manifests::PauseStep{}});
+  h.apply({make_rollout("orders", "1.0.0", 2, strategy)});
+  h.run_for(Duration(5000));
+  json r = h.rollout("orders");
+  CHECK(r["router"]["kind"] == "builtin");
+  CHECK(r["router"]["error"].is_null());
+  CHECK(r["router"]["since"].is_null());
+
+  h.apply({make_rollout("orders", "1.1.0", 2, strategy)});
+  h.controller->queue().set_backoff(Duration(100), Duration(400));
+  h.router.fail_next = 1'000'000;  // fails until told otherwise
+  h.run_for(Duration(5000));
+  r = h.rollout("orders");
+  CHECK(r["currentStepIndex"] == 0);
+  CHECK(h.router.weight("orders", 2) == 0);
+  REQUIRE(r["router"]["error"].is_string());
+  CHECK(r["router"]["error"].get<std::string>().find("injected failure") != std::string::npos);
+  CHECK(r["router"]["since"].is_string());
+  CHECK(r["router"]["failures"].get<int>() > 3);  // retried with back-off...
+  CHECK(r["message"].get<std::string>().find("injected failure") != std::string::npos);
+  auto count = [&](const std::string& reason, const std::string& type) {
+    int n = 0;
+    for (const auto& e : h.controller->events()) {
+      if (e["reason"] == reason && e["type"] == type && e["rollout"] == "orders") ++n;
+    }
+    return n;
+  };
+  CHECK(count("RouterError", "Warning") == 1);  // ...but recorded once
+  // The API serves the same object.
+  {
+    ControllerFacade facade(*h.controller, h.scheduler, 100);
+    auto served = facade.get_rollout("orders");
+    REQUIRE(served);
+    CHECK((*served)["router"]["error"] == r["router"]["error"]);
+  }
+
+  h.router.fail_next = 0;
+  h.run_for(Duration(5000));
+  r = h.rollout("orders");
+  CHECK(r["router"]["error"].is_null());
+  CHECK(r["router"]["since"].is_null());
+  CHECK(r["message"].get<std::string>().find("injected failure") == std::string::npos);
+  CHECK(r["currentStepIndex"] == 1);
+  CHECK(h.router.weight("orders", 2) == 50);
+  CHECK(count("RouterError", "Warning") == 1);
+  CHECK(count("RouterRecovered", "Normal") == 1);
+  CHECK(h.router.violations.empty());
+}
+
 TEST_CASE("crash and replay: same state, same ending", "[controller]") {
   Harness h;
   auto strategy =

@@ -85,3 +85,56 @@ TEST_CASE("weight of a revision without ready servers falls back to stable", "[t
 
 }  // namespace
 }  // namespace sluice::traffic
+
+namespace sluice::traffic {
+namespace {
+
+manifests::HeaderRouteMatch header(std::string name, std::optional<std::string> exact,
+                                   std::optional<std::string> prefix = std::nullopt,
+                                   std::optional<std::string> regex = std::nullopt) {
+  manifests::HeaderRouteMatch m;
+  m.header_name = std::move(name);
+  m.header_value.exact = std::move(exact);
+  m.header_value.prefix = std::move(prefix);
+  m.header_value.regex = std::move(regex);
+  return m;
+}
+
+TEST_CASE("header route regexes escape literals and require every match", "[traffic][unit]") {
+  CHECK(haproxy_header_route_regex({header("X-Canary", "1")}) ==
+        R"((?m)\A(?=[\s\S]*?^(?i:X\-Canary):[\x20\t]*1[\x20\t]*\r?$))");
+  CHECK(haproxy_header_route_regex({header("X-User", std::nullopt, "qa. x")}) ==
+        R"((?m)\A(?=[\s\S]*?^(?i:X\-User):[\x20\t]*qa\.\x20x[^\r\n]*?[\x20\t]*\r?$))");
+  CHECK(haproxy_header_route_regex(
+            {header("B", std::nullopt, std::nullopt, "[0-9]+"), header("C", "é")}) ==
+        "(?m)\\A(?=[\\s\\S]*?^(?i:B):[\\x20\\t]*(?:[0-9]+)[\\x20\\t]*\\r?$)"
+        "(?=[\\s\\S]*?^(?i:C):[\\x20\\t]*é[\\x20\\t]*\\r?$)");
+}
+
+TEST_CASE("runtime API arguments and map answers", "[traffic][unit]") {
+  CHECK(haproxy_cli_escape(R"(a b;c\d)") == R"(a\ b\;c\\d)");
+  auto maps = parse_map_list(
+      "# id (file) description\n"
+      "0 (/etc/haproxy/orders-header-routes.map) pattern loaded from file "
+      "'/etc/haproxy/orders-header-routes.map' used by map at file 'h.cfg' line 11. curr_ver=0 "
+      "next_ver=0 entry_cnt=0\n\n");
+  REQUIRE(maps);
+  CHECK(*maps == std::vector<std::string>{"/etc/haproxy/orders-header-routes.map"});
+  auto none = parse_map_list("# id (file) description\n\n");
+  REQUIRE(none);
+  CHECK(none->empty());
+  CHECK(!parse_map_list("Unknown command.\n"));
+
+  auto entries = parse_map_entries("0x5603 (?m)\\A(?=a b) orders-canary\n\n");
+  REQUIRE(entries);
+  REQUIRE(entries->size() == 1);
+  CHECK((*entries)[0].first == "(?m)\\A(?=a b)");
+  CHECK((*entries)[0].second == "orders-canary");
+  CHECK(parse_map_entries("\n")->empty());
+  CHECK(!parse_map_entries("Unknown map identifier. Please use #<id> or <file>.\n"));
+  CHECK(haproxy_canary_backend("orders") == "orders-canary");
+  CHECK(haproxy_header_map_suffix("orders") == "orders-header-routes.map");
+}
+
+}  // namespace
+}  // namespace sluice::traffic
