@@ -2,7 +2,8 @@
 //
 //   gitops::Watcher --(valid snapshot)--> Controller::apply_desired
 //   Controller --> LocalProcessRuntime (instances), CompositeRouter (built-in or HAProxy),
-//                  AnalysisRunnerImpl (providers; metrics from router + runtime)
+//                  AnalysisRunnerImpl (providers; metrics from router + runtime through
+//                  controller::RouterRuntimeMetrics, including the judge's samples)
 //   Controller --(records)--> JournalSink --> Journal (state dir), snapshots on a timer
 //   ControllerFacade --> API server (cli/serve.cc)
 //
@@ -29,6 +30,7 @@
 #include "controller/control_facade.h"
 #include "controller/controller.h"
 #include "controller/journal.h"
+#include "controller/router_runtime_metrics.h"
 #include "gitops/watcher.h"
 #include "healthcheck/analysis/analysis_runner.h"
 #include "healthcheck/analysis/metrics_source.h"
@@ -110,6 +112,12 @@ class CompositeRouter final : public traffic::Router {
                                  : builtin_.stats(rollout, revision, window);
   }
 
+  std::vector<double> samples(std::string_view rollout, int64_t revision, traffic::SampleKind kind,
+                              Duration window) const override {
+    return uses_haproxy(rollout) ? haproxy_.samples(rollout, revision, kind, window)
+                                 : builtin_.samples(rollout, revision, kind, window);
+  }
+
   std::string metrics_text() const { return builtin_.metrics_text(); }
 
  private:
@@ -123,63 +131,6 @@ class CompositeRouter final : public traffic::Router {
   traffic::HaproxyRouter haproxy_;
   mutable std::mutex mu_;
   std::map<std::string, bool> haproxy_rollouts_;
-};
-
-// What analysis providers read: router counters and runtime instances.
-// Called on the controller strand (the analysis runner shares it).
-class RouterRuntimeMetrics final : public analysis::MetricsSource {
- public:
-  RouterRuntimeMetrics(const traffic::Router& router, const runtime::Runtime& runtime)
-      : router_(router), runtime_(runtime) {}
-
-  std::optional<analysis::RequestStats> request_stats(const std::string& rollout, int64_t revision,
-                                                      Duration window) override {
-    auto s = router_.stats(rollout, revision, window);
-    if (!s) return std::nullopt;
-    analysis::RequestStats out;
-    out.requests = s->requests;
-    out.errors = s->errors_5xx;
-    out.p99_ms = s->requests == 0 ? std::nan("") : s->p99_ms;
-    out.window_seconds = static_cast<double>(s->window.count()) / 1000.0;
-    return out;
-  }
-
-  analysis::InstanceCounts instances(const std::string& rollout, int64_t revision) override {
-    analysis::InstanceCounts counts;
-    for (const auto& i : runtime_.observe(rollout)) {
-      if (i.revision != revision || i.terminating) continue;
-      ++counts.desired;
-      if (i.ready) ++counts.ready;
-      counts.restarts += i.restarts;
-    }
-    return counts;
-  }
-
-  std::vector<std::string> instance_urls(const std::string& rollout, int64_t revision,
-                                         const std::string& port,
-                                         const std::string& path) override {
-    std::vector<std::string> urls;
-    const bool numeric = !port.empty() && port.find_first_not_of("0123456789") == std::string::npos;
-    for (const auto& i : runtime_.observe(rollout)) {
-      if (i.revision != revision || i.pid == 0 || i.terminating) continue;
-      int p = 0;
-      if (numeric) {
-        p = std::stoi(port);
-      } else if (auto it = i.ports.find(port); it != i.ports.end()) {
-        p = it->second;
-      }
-      if (p > 0) urls.push_back("http://127.0.0.1:" + std::to_string(p) + path);
-    }
-    return urls;
-  }
-
-  std::vector<double> samples(const std::string&, int64_t, const std::string&, Duration) override {
-    return {};  // the router keeps counters, not per-request samples: the judge reports NoData
-  }
-
- private:
-  const traffic::Router& router_;
-  const runtime::Runtime& runtime_;
 };
 
 controller::DesiredState to_desired(const gitops::Snapshot& snapshot) {
@@ -233,7 +184,7 @@ class ServeController final : public controller::ControlFacade {
         std::make_unique<runtime::LocalProcessRuntime>(ioc_, clock, o.state_dir + "/runtime", ro);
     for (const auto& problem : runtime_->startup_problems()) spdlog::warn("runtime: {}", problem);
     router_ = std::make_unique<CompositeRouter>(clock);
-    metrics_ = std::make_unique<RouterRuntimeMetrics>(*router_, *runtime_);
+    metrics_ = std::make_unique<controller::RouterRuntimeMetrics>(*router_, *runtime_);
     analysis::AnalysisRunnerOptions ao;
     ao.default_prometheus_address = o.prometheus_address;
     analysis_ = std::make_unique<analysis::AnalysisRunnerImpl>(scheduler_.strand(), clock,
@@ -368,7 +319,7 @@ class ServeController final : public controller::ControlFacade {
   std::unique_ptr<JournalSink> sink_;
   std::unique_ptr<runtime::LocalProcessRuntime> runtime_;
   std::unique_ptr<CompositeRouter> router_;
-  std::unique_ptr<RouterRuntimeMetrics> metrics_;
+  std::unique_ptr<controller::RouterRuntimeMetrics> metrics_;
   std::unique_ptr<analysis::AnalysisRunnerImpl> analysis_;
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<controller::ControllerFacade> facade_;

@@ -81,6 +81,8 @@ struct BuiltinRouter::Impl {
   Status open_or_publish(std::shared_ptr<FrontDoor>& door, const std::string& listen,
                          std::shared_ptr<const CompiledTable> compiled,
                          std::shared_ptr<FrontDoor>& staged);
+  // The stats of a revision (shared: they outlive a concurrent remove()), or null.
+  std::shared_ptr<RevisionStats> stats_of(std::string_view rollout, int64_t revision) const;
 
   const Clock& clock;
   const ProxyOptions options;
@@ -252,18 +254,28 @@ void BuiltinRouter::drain_endpoint(std::string_view rollout, const Endpoint& end
   }
 }
 
+std::shared_ptr<RevisionStats> BuiltinRouter::Impl::stats_of(std::string_view rollout,
+                                                             int64_t revision) const {
+  std::lock_guard lock(mu);
+  auto it = rollouts.find(rollout);
+  if (it == rollouts.end()) return nullptr;
+  auto r = it->second.stats.find(revision);
+  if (r == it->second.stats.end()) return nullptr;
+  return r->second;
+}
+
 std::optional<VersionStats> BuiltinRouter::stats(std::string_view rollout, int64_t revision,
                                                  Duration window) const {
-  std::shared_ptr<RevisionStats> s;
-  {
-    std::lock_guard lock(impl_->mu);
-    auto it = impl_->rollouts.find(rollout);
-    if (it == impl_->rollouts.end()) return std::nullopt;
-    auto r = it->second.stats.find(revision);
-    if (r == it->second.stats.end()) return std::nullopt;
-    s = r->second;
-  }
+  auto s = impl_->stats_of(rollout, revision);
+  if (!s) return std::nullopt;
   return s->window(window);
+}
+
+std::vector<double> BuiltinRouter::samples(std::string_view rollout, int64_t revision,
+                                           SampleKind kind, Duration window) const {
+  auto s = impl_->stats_of(rollout, revision);
+  if (!s) return {};
+  return s->samples(kind, window);  // outside the lock: reading the counters takes a while
 }
 
 std::optional<uint16_t> BuiltinRouter::listen_port(std::string_view rollout, bool preview) const {

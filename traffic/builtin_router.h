@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/clock.h"
 #include "traffic/proxy_options.h"
@@ -45,6 +46,10 @@ class BuiltinRouter final : public Router {
   void drain_endpoint(std::string_view rollout, const Endpoint& endpoint) override;
   std::optional<VersionStats> stats(std::string_view rollout, int64_t revision,
                                     Duration window) const override;
+  // From the revision's RevisionStats (version_stats.h): the last 1024 request durations, and
+  // per-second counts and success ratios of completed seconds, over at most 300 s.
+  std::vector<double> samples(std::string_view rollout, int64_t revision, SampleKind kind,
+                              Duration window) const override;
 
   // The bound port of a Rollout's front door (useful with listen port 0).
   std::optional<uint16_t> listen_port(std::string_view rollout, bool preview = false) const;

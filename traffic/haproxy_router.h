@@ -40,6 +40,11 @@
 // reports HAProxy's totals with window 0). HAProxy only exposes an average over the last 1024
 // requests (ttime), which is reported as both p50_ms and p99_ms.
 //
+// samples(): always empty. HAProxy keeps no per-request durations (only that 1024-request average)
+// and its counters are read only when stats() is called, at the analysis interval, so there is no
+// per-second series to give; the judge reports NoData for a Rollout routed through HAProxy. Use
+// the prometheus provider against HAProxy's exporter for such comparisons.
+//
 // Threading: every method blocks on socket round trips bounded by Options::timeout per command;
 // call from the controller thread. Internal state is guarded by a mutex.
 #pragma once
@@ -106,6 +111,9 @@ class HaproxyRouter final : public Router {
   void drain_endpoint(std::string_view rollout, const Endpoint& endpoint) override;
   std::optional<VersionStats> stats(std::string_view rollout, int64_t revision,
                                     Duration window) const override;
+  std::vector<double> samples(std::string_view, int64_t, SampleKind, Duration) const override {
+    return {};
+  }
 
  private:
   struct Sample {

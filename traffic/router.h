@@ -67,6 +67,13 @@ struct VersionStats {
   Duration window{0};
 };
 
+// Series a router can report for the statistical judge (analysis MetricsSource::samples()).
+enum class SampleKind {
+  kRequestDurationMs,     // one value per request: its duration in milliseconds
+  kSuccessRatePerSecond,  // one value per second with requests: (requests - 5xx) / requests
+  kRequestsPerSecond,     // one value per second: requests completed in it (0 included)
+};
+
 class Router {
  public:
   virtual ~Router() = default;
@@ -83,6 +90,11 @@ class Router {
   // Per-revision request statistics over the trailing window, if the router has seen any.
   virtual std::optional<VersionStats> stats(std::string_view rollout, int64_t revision,
                                             Duration window) const = 0;
+
+  // Observations of `kind` for one revision over the trailing window, oldest first; empty when
+  // the router keeps none (see each implementation). Same threading as stats().
+  virtual std::vector<double> samples(std::string_view rollout, int64_t revision, SampleKind kind,
+                                      Duration window) const = 0;
 };
 
 }  // namespace sluice::traffic

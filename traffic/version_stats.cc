@@ -82,6 +82,61 @@ void RevisionStats::record(int status_code, std::chrono::nanoseconds latency) {
   duration_buckets_[b].fetch_add(1, std::memory_order_relaxed);
   duration_sum_ns_.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, latency.count())),
                              std::memory_order_relaxed);
+
+  const int64_t stored_second = second < 0 ? 0 : second;
+  if (first_second_.load(std::memory_order_relaxed) < 0) {
+    int64_t unset = -1;
+    first_second_.compare_exchange_strong(unset, stored_second, std::memory_order_relaxed);
+  }
+  const uint64_t micros = static_cast<uint64_t>(
+      std::clamp<int64_t>(latency.count() / 1000, 0, std::numeric_limits<uint32_t>::max()));
+  // second + 1 so that 0 always means "empty", even for a clock at the epoch.
+  const uint64_t entry = ((static_cast<uint64_t>(stored_second) + 1) << 32) | micros;
+  const uint64_t index = durations_written_.fetch_add(1, std::memory_order_relaxed);
+  durations_[index % kDurationRing].store(entry, std::memory_order_relaxed);
+}
+
+std::vector<double> RevisionStats::samples(SampleKind kind, Duration window) const {
+  const int64_t now_second = to_unix_ms(clock_.now()) / 1000;
+  const int64_t seconds = std::clamp<int64_t>((window.count() + 999) / 1000, 1, kWindowSlots);
+  const int64_t oldest = now_second - seconds + 1;  // first second inside the window
+  std::vector<double> out;
+  if (kind == SampleKind::kRequestDurationMs) {
+    const uint64_t written = durations_written_.load(std::memory_order_relaxed);
+    const uint64_t begin = written > kDurationRing ? written - kDurationRing : 0;
+    out.reserve(static_cast<size_t>(written - begin));
+    for (uint64_t i = begin; i < written; ++i) {
+      const uint64_t entry = durations_[i % kDurationRing].load(std::memory_order_relaxed);
+      if (entry == 0) continue;  // claimed by a writer that has not stored yet
+      const int64_t second = static_cast<int64_t>(entry >> 32) - 1;
+      if (second < oldest || second > now_second) continue;
+      out.push_back(static_cast<double>(entry & 0xffffffffu) / 1000.0);
+    }
+    return out;
+  }
+  const int64_t first = first_second_.load(std::memory_order_relaxed);
+  if (first < 0) return out;
+  // The revision's first second is partial (traffic began inside it): it would understate the
+  // rate, so counts start one second later. A ratio is not biased by a partial second.
+  const int64_t from = std::max(oldest, kind == SampleKind::kRequestsPerSecond ? first + 1 : first);
+  for (int64_t second = from; second < now_second; ++second) {
+    const Slot& slot = slots_[static_cast<size_t>(second % kWindowSlots)];
+    uint64_t requests = 0, errors = 0;
+    if (slot.second.load(std::memory_order_acquire) == second) {
+      requests = slot.requests.load(std::memory_order_relaxed);
+      errors = slot.errors_5xx.load(std::memory_order_relaxed);
+      // A writer may have recycled the slot for a newer second while we read: then the second
+      // asked for is gone (older than the window's ring); count nothing rather than the newer one.
+      if (slot.second.load(std::memory_order_acquire) != second) requests = errors = 0;
+    }
+    if (kind == SampleKind::kRequestsPerSecond) {
+      out.push_back(static_cast<double>(requests));
+    } else if (requests > 0) {
+      errors = std::min(errors, requests);
+      out.push_back(static_cast<double>(requests - errors) / static_cast<double>(requests));
+    }
+  }
+  return out;
 }
 
 std::optional<VersionStats> RevisionStats::window(Duration window) const {

@@ -9,12 +9,19 @@
 // count, a 5xx count and a log-scale latency histogram (64 buckets, x1.25 from 50 us) from which
 // p50/p99 are interpolated. Cumulative totals (per status class and a Prometheus-style duration
 // histogram) back the /metrics text.
+//
+// Samples for the judge (samples()): the same one-second slots give per-second request counts and
+// success ratios; a ring of the last kDurationRing request durations (one 64-bit atomic each:
+// unix second << 32 | microseconds) gives per-request durations. record() adds one fetch_add and
+// one store for the ring; a reader may see an entry overwritten by a newer request while it reads
+// (it then reports the newer one), which costs nothing but the exact order.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <vector>
 
 #include "base/clock.h"
 #include "traffic/router.h"
@@ -29,6 +36,7 @@ class RevisionStats {
  public:
   static constexpr int kWindowSlots = 300;  // seconds kept
   static constexpr int kLatencyBuckets = 64;
+  static constexpr size_t kDurationRing = 1024;  // per-request durations kept
 
   explicit RevisionStats(const Clock& clock) : clock_(clock) {}
   RevisionStats(const RevisionStats&) = delete;
@@ -48,6 +56,12 @@ class RevisionStats {
     uint64_t count = 0;
   };
   Totals totals() const;
+
+  // Observations over the trailing window (clamped to [1 s, 300 s]), oldest first; see router.h
+  // SampleKind. Per-second kinds cover only completed seconds (the current one is still filling)
+  // since the first second in which this revision answered a request; per-request durations are
+  // the last kDurationRing requests at most.
+  std::vector<double> samples(SampleKind kind, Duration window) const;
 
   // Latency bucket helpers (exposed for tests).
   static int latency_bucket(double ms);
@@ -69,6 +83,9 @@ class RevisionStats {
   std::array<std::atomic<uint64_t>, 5> by_class_{};
   std::array<std::atomic<uint64_t>, kDurationBucketsSeconds.size() + 1> duration_buckets_{};
   std::atomic<uint64_t> duration_sum_ns_{0};
+  std::array<std::atomic<uint64_t>, kDurationRing> durations_{};  // 0 = empty
+  std::atomic<uint64_t> durations_written_{0};
+  std::atomic<int64_t> first_second_{-1};  // first unix second with a recorded request
 };
 
 }  // namespace sluice::traffic

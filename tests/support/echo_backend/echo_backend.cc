@@ -36,11 +36,12 @@ int number_after(std::string_view text, std::string_view key, int fallback) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket s, const std::string& version, std::atomic<uint64_t>& requests,
-          std::atomic<int>& in_flight)
+  Session(tcp::socket s, const std::string& version, const EchoBehaviour& behaviour,
+          std::atomic<uint64_t>& requests, std::atomic<int>& in_flight)
       : stream_(std::move(s)),
         timer_(stream_.get_executor()),
         version_(version),
+        behaviour_(behaviour),
         requests_(requests),
         in_flight_(in_flight) {}
 
@@ -53,7 +54,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void on_read(error_code ec) {
     if (ec) return;
-    requests_.fetch_add(1);
+    const uint64_t nth = requests_.fetch_add(1) + 1;
     in_flight_.fetch_add(1);
     const std::string_view target(request_.target().data(), request_.target().size());
     if (target.rfind("/reset", 0) == 0) {
@@ -68,13 +69,18 @@ class Session : public std::enable_shared_from_this<Session> {
     if (target.rfind("/status/", 0) == 0) {
       response_.result(static_cast<unsigned>(number_after(target, "/status/", 200)));
     }
+    if (behaviour_.fail_every > 0 && nth % static_cast<uint64_t>(behaviour_.fail_every) == 0) {
+      response_.result(http::status::internal_server_error);
+    }
     response_.set("X-Backend-Version", version_);
     response_.set(http::field::content_type, "text/plain");
     response_.body() = version_;
     response_.keep_alive(request_.keep_alive());
     response_.prepare_payload();
-    if (target.rfind("/slow", 0) == 0) {
-      timer_.expires_after(std::chrono::milliseconds(number_after(target, "ms=", 100)));
+    int delay_ms = behaviour_.delay_ms;
+    if (target.rfind("/slow", 0) == 0) delay_ms += number_after(target, "ms=", 100);
+    if (delay_ms > 0) {
+      timer_.expires_after(std::chrono::milliseconds(delay_ms));
       timer_.async_wait([self = shared_from_this()](error_code) { self->write(); });
       return;
     }
@@ -98,6 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::request<http::string_body> request_;
   http::response<http::string_body> response_;
   const std::string& version_;
+  const EchoBehaviour& behaviour_;
   std::atomic<uint64_t>& requests_;
   std::atomic<int>& in_flight_;
 };
@@ -105,8 +112,9 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct EchoBackend::Impl {
-  Impl(std::string v, int threads)
+  Impl(std::string v, int threads, EchoBehaviour b)
       : version(std::move(v)),
+        behaviour(b),
         ioc(threads),
         work(net::make_work_guard(ioc)),
         acceptor(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
@@ -122,12 +130,13 @@ struct EchoBackend::Impl {
     acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket s) {
       if (ec) return;
       s.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(s), version, requests, in_flight)->read();
+      std::make_shared<Session>(std::move(s), version, behaviour, requests, in_flight)->read();
       accept();
     });
   }
 
   const std::string version;
+  const EchoBehaviour behaviour;
   std::atomic<uint64_t> requests{0};
   std::atomic<int> in_flight{0};
   net::io_context ioc;
@@ -136,8 +145,8 @@ struct EchoBackend::Impl {
   std::vector<std::thread> runners;
 };
 
-EchoBackend::EchoBackend(std::string version, int threads)
-    : impl_(std::make_unique<Impl>(std::move(version), threads)) {}
+EchoBackend::EchoBackend(std::string version, int threads, EchoBehaviour behaviour)
+    : impl_(std::make_unique<Impl>(std::move(version), threads, behaviour)) {}
 EchoBackend::~EchoBackend() = default;
 uint16_t EchoBackend::port() const { return impl_->acceptor.local_endpoint().port(); }
 const std::string& EchoBackend::version() const { return impl_->version; }

@@ -4,6 +4,8 @@
 //   /reset         abort the connection (TCP RST) without answering
 //   /status/NNN    answer with status NNN
 //   anything else  200
+// Behaviour (for every request, before the path rules): delay_ms adds latency to each answer;
+// fail_every = N answers every Nth request (counted across connections) with 500.
 // Runs on its own io_context and thread(s), bound to 127.0.0.1 on a kernel-assigned port.
 #pragma once
 
@@ -14,9 +16,14 @@
 
 namespace sluice::testing {
 
+struct EchoBehaviour {
+  int delay_ms = 0;
+  int fail_every = 0;  // 0 = never
+};
+
 class EchoBackend {
  public:
-  explicit EchoBackend(std::string version, int threads = 1);
+  explicit EchoBackend(std::string version, int threads = 1, EchoBehaviour behaviour = {});
   ~EchoBackend();  // stops and joins
   EchoBackend(const EchoBackend&) = delete;
   EchoBackend& operator=(const EchoBackend&) = delete;

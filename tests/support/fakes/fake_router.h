@@ -19,6 +19,10 @@ class FakeRouter final : public traffic::Router {
   std::optional<traffic::VersionStats> stats(std::string_view, int64_t, Duration) const override {
     return std::nullopt;
   }
+  std::vector<double> samples(std::string_view, int64_t, traffic::SampleKind,
+                              Duration) const override {
+    return {};
+  }
 
   int fail_next = 0;                                  // the next N apply() calls fail
   std::map<std::string, traffic::RouteTable> tables;  // last applied per rollout

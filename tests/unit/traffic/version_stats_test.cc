@@ -48,5 +48,59 @@ TEST_CASE("percentiles come from the latency histogram", "[traffic][unit]") {
   CHECK(RevisionStats::latency_bucket(1e9) == RevisionStats::kLatencyBuckets - 1);
 }
 
+TEST_CASE("samples give per-second counts and ratios of completed seconds", "[traffic][unit]") {
+  SimulatedClock clock;
+  RevisionStats stats(clock);
+  CHECK(stats.samples(SampleKind::kRequestsPerSecond, 60s).empty());
+  CHECK(stats.samples(SampleKind::kSuccessRatePerSecond, 60s).empty());
+  clock.advance(500ms);  // traffic starts mid-second: that first second is partial
+  // Second s0 (partial): 4 requests, 1 error. s1: 10 requests, 5 errors. s2: none. s3: 2 ok.
+  for (int i = 0; i < 3; ++i) stats.record(200, 1ms);
+  stats.record(500, 1ms);
+  clock.advance(1s);
+  for (int i = 0; i < 5; ++i) stats.record(200, 1ms);
+  for (int i = 0; i < 5; ++i) stats.record(502, 1ms);
+  clock.advance(2s);
+  stats.record(200, 1ms);
+  stats.record(200, 1ms);
+  clock.advance(1s);
+  stats.record(200, 1ms);  // the current second is still filling: not a sample yet
+
+  // Counts skip the partial first second; seconds without requests count 0.
+  CHECK(stats.samples(SampleKind::kRequestsPerSecond, 60s) == std::vector<double>{10, 0, 2});
+  // Ratios exist only for seconds with requests, the partial first one included.
+  CHECK(stats.samples(SampleKind::kSuccessRatePerSecond, 60s) ==
+        std::vector<double>{0.75, 0.5, 1.0});
+  // A 2 s window holds the current second and the one before it.
+  CHECK(stats.samples(SampleKind::kRequestsPerSecond, 2s) == std::vector<double>{2});
+  // Past the 5-minute ring nothing is left.
+  clock.advance(301s);
+  CHECK(stats.samples(SampleKind::kRequestsPerSecond, 300s) == std::vector<double>(299, 0.0));
+  CHECK(stats.samples(SampleKind::kSuccessRatePerSecond, 300s).empty());
+}
+
+TEST_CASE("samples keep the last 1024 request durations in order", "[traffic][unit]") {
+  SimulatedClock clock;
+  RevisionStats stats(clock);
+  CHECK(stats.samples(SampleKind::kRequestDurationMs, 60s).empty());
+  stats.record(200, 1500us);
+  stats.record(503, 2250us);  // errors have durations too
+  CHECK(stats.samples(SampleKind::kRequestDurationMs, 60s) == std::vector<double>{1.5, 2.25});
+
+  clock.advance(10s);
+  const size_t more = RevisionStats::kDurationRing + 76;
+  for (size_t i = 0; i < more; ++i) stats.record(200, std::chrono::microseconds(1000 + i));
+  auto all = stats.samples(SampleKind::kRequestDurationMs, 60s);
+  REQUIRE(all.size() == RevisionStats::kDurationRing);  // the oldest ones were overwritten
+  CHECK(all.front() == Approx(1.076));                  // request number 76 of the batch
+  CHECK(all.back() == Approx(static_cast<double>(1000 + more - 1) / 1000.0));
+
+  // The window filters by the second a request completed in.
+  clock.advance(5s);
+  stats.record(200, 7ms);
+  CHECK(stats.samples(SampleKind::kRequestDurationMs, 3s) == std::vector<double>{7.0});
+  CHECK(stats.samples(SampleKind::kRequestDurationMs, 60s).size() == RevisionStats::kDurationRing);
+}
+
 }  // namespace
 }  // namespace sluice::traffic
