@@ -88,7 +88,7 @@ uint64_t server_errors(const json& stats, const std::string& version) {
 
 }  // namespace
 
-TEST_CASE("a bad canary is rolled back automatically; status --wait gives CI 0 then 1",
+TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 then 1",
           "[e2e][canary]") {
   E2eEnv env;
   RolloutSpec spec{"1.0.0", 0, unused_loopback_port(),

@@ -49,7 +49,7 @@ size_t instances_of(E2eEnv& env, const std::string& rollout) {
 
 }  // namespace
 
-TEST_CASE("Git: an invalid commit prunes nothing; removal deletes or orphans", "[e2e][gitops]") {
+TEST_CASE("Git: an invalid commit prunes nothing, removal deletes or orphans", "[e2e][gitops]") {
   E2eEnv env;
   env.write("services/pruned.yaml", rollout(env, "pruned", true));
   env.write("services/kept.yaml", rollout(env, "kept", false));

@@ -66,7 +66,7 @@ TEST_CASE("runner: builtin success rate run succeeds after count measurements", 
   CHECK_FALSE(runner.status("r1"));
 }
 
-TEST_CASE("runner: a failing job fails the run; terminate stops a background run", "[runner]") {
+TEST_CASE("runner: a failing job fails the run, terminate stops a background run", "[runner]") {
   boost::asio::io_context io;
   AnalysisRunnerImpl runner(io.get_executor(), SystemClock::instance(), nullptr);
   manifests::Metric job;

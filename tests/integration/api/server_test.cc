@@ -175,7 +175,7 @@ TEST_CASE("SSE: Last-Event-ID replays later events, then live ones, without dupl
   CHECK(count == 1);
 }
 
-TEST_CASE("SSE: all-rollouts stream and heartbeats; unsubscribes on disconnect", "[api][sse]") {
+TEST_CASE("SSE: all-rollouts stream and heartbeats, unsubscribes on disconnect", "[api][sse]") {
   ServerOptions options;
   options.heartbeat_interval = Duration(100);
   ServerFixture f(options);

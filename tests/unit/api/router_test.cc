@@ -119,7 +119,7 @@ TEST_CASE("errors: unknown rollout and path 404, wrong method 405, bad query 400
   CHECK(body_of(bad_json)["code"] == "bad_request");
 }
 
-TEST_CASE("verbs run through the facade; wrong state is 409 with the reason", "[api][router]") {
+TEST_CASE("verbs run through the facade, wrong state is 409 with the reason", "[api][router]") {
   Fixture f;
   auto promoted = f.call(http::verb::post, "/api/v1/rollouts/orders-api/promote");
   REQUIRE(promoted.result() == http::status::ok);
@@ -246,7 +246,7 @@ TEST_CASE("dashboard: files served, traversal refused", "[api][ui]") {
   CHECK(f.call(http::verb::get, "/ui/missing.js").result() == http::status::not_found);
 }
 
-TEST_CASE("github webhook: real HMAC good, bad, missing; only push refreshes", "[api][webhook]") {
+TEST_CASE("github webhook: real HMAC good, bad, missing, only push refreshes", "[api][webhook]") {
   Fixture f;
   const std::string body = R"({"ref":"refs/heads/main"})";
   auto send = [&](const std::string& signature, const std::string& event) {

@@ -54,7 +54,7 @@ TEST_CASE("the lock is free again after release and after a move", "[state_dir_l
   CHECK(StateDirLock::acquire(dir.path).is_ok());
 }
 
-TEST_CASE("a lock held by another process is refused; its death frees it", "[state_dir_lock]") {
+TEST_CASE("a lock held by another process is refused, its death frees it", "[state_dir_lock]") {
   LockTempDir dir;
   int ready[2];
   int release[2];

@@ -32,7 +32,7 @@ std::vector<std::string> reasons(const Controller& c) {
 
 }  // namespace
 
-TEST_CASE("first revision becomes Healthy; the rollout object follows api.md", "[controller]") {
+TEST_CASE("first revision becomes Healthy, the rollout object follows api.md", "[controller]") {
   Harness h;
   h.apply({make_rollout("orders", "1.0.0", 3, manifests::RollingUpdateStrategy{})});
   h.run_for(Duration(5000));
@@ -137,7 +137,7 @@ TEST_CASE("the rollout object lists the strategy's steps as in the manifest", "[
   CHECK(rolling.rollout("plain")["steps"] == json::array());
 }
 
-TEST_CASE("failed analysis aborts with evidence; verbs check their state", "[controller]") {
+TEST_CASE("failed analysis aborts with evidence, verbs check their state", "[controller]") {
   Harness h;
   h.analysis.script = [](const analysis::AnalysisRunSpec&) {
     fakes::ScriptedOutcome o;
@@ -185,7 +185,7 @@ TEST_CASE("failed analysis aborts with evidence; verbs check their state", "[con
   CHECK(r["stable"]["revision"] == 2);
 }
 
-TEST_CASE("a router that fails keeps the step; back-off retries", "[controller]") {
+TEST_CASE("a router that fails keeps the step, back-off retries", "[controller]") {
   Harness h;
   auto strategy = routed_canary({manifests::SetWeightStep{50}, manifests::PauseStep{}});
   h.apply({make_rollout("orders", "1.0.0", 2, strategy)});
@@ -298,7 +298,7 @@ TEST_CASE("blue-green hands over consumers: deactivate old, then activate new", 
   CHECK(h.runtime.ready("worker", 1) == 0);
 }
 
-TEST_CASE("crash loop of the new revision aborts; undo and rollback window", "[controller]") {
+TEST_CASE("crash loop of the new revision aborts, undo and rollback window", "[controller]") {
   Harness h;
   manifests::CanaryStrategy basic;
   basic.steps = {manifests::SetWeightStep{50}, manifests::PauseStep{}};

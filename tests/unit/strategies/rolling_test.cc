@@ -122,7 +122,7 @@ TEST_CASE("progress deadline: Degraded, or abort with progressDeadlineAbort", "[
   }
 }
 
-TEST_CASE("operator pause holds the levels; resume continues", "[rolling]") {
+TEST_CASE("operator pause holds the levels, resume continues", "[rolling]") {
   World w(rolling_spec(4, {1, false}, {0, false}));
   w.start_revision(1);
   w.settle();
