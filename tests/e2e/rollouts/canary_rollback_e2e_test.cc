@@ -91,7 +91,7 @@ uint64_t server_errors(const json& stats, const std::string& version) {
 TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 then 1",
           "[e2e][canary]") {
   E2eEnv env;
-  RolloutSpec spec{"1.0.0", 0, unused_loopback_port(),
+  RolloutSpec spec{"1.0.0", 0, free_loopback_port(),
                    "[{setWeight: 25}, {pause: {duration: 2s}}, {setWeight: 50}, "
                    "{pause: {duration: 2s}}]"};
   env.write("shop.yaml", orders_api_manifest(env, spec));
@@ -164,7 +164,7 @@ TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 t
 TEST_CASE("SIGKILL of sluice serve at three points of a canary: it resumes, same pids",
           "[e2e][crash]") {
   E2eEnv env;
-  RolloutSpec spec{"1.0.0", 0, unused_loopback_port(),
+  RolloutSpec spec{"1.0.0", 0, free_loopback_port(),
                    "[{setWeight: 25}, {pause: {}}, {setWeight: 50}, {pause: {}}]"};
   env.write("shop.yaml", orders_api_manifest(env, spec));
   const std::string sha1 = env.commit("shop 1.0.0");

@@ -1,9 +1,6 @@
 #include "tests/e2e/rollouts/e2e_env.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -41,21 +38,6 @@ nlohmann::json CliResult::json() const {
   return nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
 }
 
-int unused_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 E2eEnv::E2eEnv() {
   repo_ = dir_.file("repo");
   state_ = dir_.file("state");
@@ -65,7 +47,7 @@ E2eEnv::E2eEnv() {
     std::filesystem::copy_file(kBin + "/" + service, repo_ + "/bin/" + service);
   }
   git({"init", "-q", "-b", "main"});
-  api_port_ = unused_loopback_port();
+  api_port_ = free_loopback_port();
 }
 
 E2eEnv::~E2eEnv() {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/process/test_process.h"
+#include "tests/support/rabbitmq/rabbitmq_broker.h"  // free_loopback_port()
 
 namespace sluice::testing {
 
@@ -27,8 +28,6 @@ struct CliResult {
   std::string err;
   nlohmann::json json() const;  // stdout parsed; null when it is not JSON
 };
-
-int unused_loopback_port();
 
 class E2eEnv {
  public:

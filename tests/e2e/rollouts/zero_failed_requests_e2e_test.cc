@@ -59,9 +59,9 @@ struct WebService {
 
 TEST_CASE("rolling, canary and blue-green under load: zero failed requests", "[e2e][load]") {
   E2eEnv env;
-  std::vector<WebService> services = {{"rolling-web", kRolling, unused_loopback_port()},
-                                   {"canary-web", kCanary, unused_loopback_port()},
-                                   {"bluegreen-web", kBlueGreen, unused_loopback_port()}};
+  std::vector<WebService> services = {{"rolling-web", kRolling, free_loopback_port()},
+                                   {"canary-web", kCanary, free_loopback_port()},
+                                   {"bluegreen-web", kBlueGreen, free_loopback_port()}};
   for (const auto& s : services) {
     env.write(s.name + ".yaml", manifest(env, s.name, "1.0.0", s.port, s.strategy));
   }
