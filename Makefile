@@ -7,6 +7,8 @@ FUZZ_SECONDS ?= 15
 # ccache keys on paths relative to the checkout, so every clone (CI's included) shares one cache.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
+# The tests share one precompiled <catch2/catch.hpp>; ccache caches its users only with these.
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 .PHONY: all deps build build-debug demo demo-stream test test-unit sim-long fuzz fuzz-run bench lint-examples format clean
 

@@ -25,9 +25,10 @@ function(sluice_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_compile_options(${T_NAME} PRIVATE ${SLUICE_WARNINGS})
   target_link_libraries(${T_NAME} PRIVATE sluice_catch_main ${T_DEPS})
-  target_precompile_headers(${T_NAME} PRIVATE <catch2/catch.hpp>)
-  target_compile_definitions(${T_NAME} PRIVATE
-    SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" SLUICE_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
+  # One precompiled <catch2/catch.hpp> for every test (tests/CMakeLists.txt: sluice_test_pch).
+  # No per-test -D paths: tests ask tests/support/paths at run time, so compile lines are the
+  # same in every clone and ccache hits across them.
+  target_precompile_headers(${T_NAME} REUSE_FROM sluice_test_pch)
   set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   # -w NoTests: a test whose name ctest cannot pass through (e.g. one with a ";") fails instead
   # of "passing" with nothing run.

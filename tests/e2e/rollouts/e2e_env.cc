@@ -1,4 +1,5 @@
 #include "tests/e2e/rollouts/e2e_env.h"
+#include "tests/support/paths/paths.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@
 namespace sluice::testing {
 namespace {
 
-const std::string kBin = SLUICE_BIN_DIR;
+const std::string kBin = sluice::test::bin_dir();
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

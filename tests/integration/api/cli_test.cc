@@ -1,6 +1,7 @@
 // The real `sluice` binary against a real server process (fake_api_server: the ApiServer around
 // the scripted fake facade), checking the CI exit codes 0/1/2/3 and the JSON output.
 #include <catch2/catch.hpp>
+#include "tests/support/paths/paths.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,7 +23,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kBin = SLUICE_BIN_DIR;
+const std::string kBin = sluice::test::bin_dir();
 
 struct FakeServer {
   std::unique_ptr<ChildProcess> process;

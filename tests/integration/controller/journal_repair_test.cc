@@ -2,6 +2,7 @@
 // real `sluice` binary on a real journal on disk, and checks that the journal opens afterwards
 // with exactly the records before the corrupt one.
 #include <catch2/catch.hpp>
+#include "tests/support/paths/paths.h"
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -98,7 +99,7 @@ std::vector<std::string> command_in(const std::string& message) {
   std::vector<std::string> argv;
   for (std::string w; argv.size() < 9 && words >> w;) argv.push_back(w);
   REQUIRE(argv.size() == 9);  // sluice journal repair --state-dir D --segment S --truncate-at N
-  argv[0] = std::string(SLUICE_BIN_DIR) + "/sluice";
+  argv[0] = sluice::test::bin_dir() + "/sluice";
   return argv;
 }
 

@@ -2,6 +2,7 @@
 // MetricsSource `sluice serve` wires) from the real built-in router, which proxies real HTTP
 // load from this test on loopback to real echo_backend processes (bin/echo_backend).
 #include <poll.h>
+#include "tests/support/paths/paths.h"
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -37,7 +38,7 @@ using namespace std::chrono_literals;
 class BackendProcess {
  public:
   explicit BackendProcess(std::vector<std::string> args) {
-    args.insert(args.begin(), std::string(SLUICE_BIN_DIR) + "/echo_backend");
+    args.insert(args.begin(), sluice::test::bin_dir() + "/echo_backend");
     int in[2], out[2];
     REQUIRE(pipe(in) == 0);
     REQUIRE(pipe(out) == 0);

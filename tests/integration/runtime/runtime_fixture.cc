@@ -1,4 +1,5 @@
 #include "tests/integration/runtime/runtime_fixture.h"
+#include "tests/support/paths/paths.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,8 +15,8 @@
 
 namespace sluice::runtime::testing {
 
-std::string testsvc_path() { return std::string(SLUICE_BIN_DIR) + "/sluice-testsvc"; }
-std::string host_path() { return std::string(SLUICE_BIN_DIR) + "/sluice-runtime-host"; }
+std::string testsvc_path() { return sluice::test::bin_dir() + "/sluice-testsvc"; }
+std::string host_path() { return sluice::test::bin_dir() + "/sluice-runtime-host"; }
 
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-rt-XXXXXX").string();

@@ -1,4 +1,5 @@
 #include "tests/support/process/test_process.h"
+#include "tests/support/paths/paths.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -109,7 +110,7 @@ Result<Service> start_service(const std::string& binary, std::vector<std::string
                               const std::vector<std::string>& env, const TempDir& dir,
                               const std::string& name) {
   std::string port_file = dir.file(name + ".port");
-  std::vector<std::string> argv = {std::string(SLUICE_BIN_DIR) + "/" + binary, "--port", "0",
+  std::vector<std::string> argv = {sluice::test::bin_dir() + "/" + binary, "--port", "0",
                                    "--port-file", port_file};
   argv.insert(argv.end(), args.begin(), args.end());
   auto child = ChildProcess::spawn(argv, env, dir.file(name + ".log"));

@@ -55,7 +55,7 @@ class TempDir {
   std::string path_;
 };
 
-// Starts an example service from SLUICE_BIN_DIR with `--port 0 --port-file` and waits for the
+// Starts an example service from sluice::test::bin_dir() with `--port 0 --port-file` and waits for the
 // port (10 s).
 struct Service {
   std::unique_ptr<ChildProcess> process;

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include "tests/support/paths/paths.h"
 
 #include <fstream>
 #include <sstream>
@@ -8,7 +9,7 @@
 using sluice::manifests::generate_schema;
 
 TEST_CASE("the committed JSON Schema matches the decoders", "[schema]") {
-  std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/manifests/schema/sluice.schema.json");
+  std::ifstream in(sluice::test::source_dir() + "/manifests/schema/sluice.schema.json");
   REQUIRE(in.good());
   std::stringstream buf;
   buf << in.rdbuf();
