@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "git_fixture.h"
@@ -261,4 +262,108 @@ TEST_CASE("known_hosts verification", "[gitops][repository]") {
         StatusCode::kPermissionDenied);
   CHECK(redact_url("https://user:s3cret@host/x.git") == "https://host/x.git");
   CHECK(redact_url("/local/path") == "/local/path");
+}
+
+namespace {
+
+// A loopback HTTP server that refuses every request with 401 Basic, as a Git host does for a bad
+// token. It records the Authorization headers it was sent. Bounded: it stops after `max_requests`
+// connections or when destroyed.
+class RefusingGitHost {
+ public:
+  explicit RefusingGitHost(int max_requests) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    ::listen(fd_, 16);
+    thread_ = std::thread([this, max_requests] {
+      for (int i = 0; i < max_requests; ++i) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        timeval tv{2, 0};
+        ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::string req;
+        char buf[4096];
+        while (req.find("\r\n\r\n") == std::string::npos) {
+          const ssize_t n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          req.append(buf, static_cast<size_t>(n));
+        }
+        {
+          std::lock_guard lock(mu_);
+          ++requests_;
+          for (const char* key : {"Authorization: ", "authorization: "}) {
+            if (const size_t at = req.find(key); at != std::string::npos)
+              authorizations_.push_back(req.substr(at, req.find("\r\n", at) - at));
+          }
+        }
+        const std::string reply =
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n";
+        (void)!::write(c, reply.data(), reply.size());
+        ::close(c);
+      }
+    });
+  }
+  ~RefusingGitHost() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  std::vector<std::string> authorizations() {
+    std::lock_guard lock(mu_);
+    return authorizations_;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  int requests_ = 0;
+  std::vector<std::string> authorizations_;
+};
+
+}  // namespace
+
+TEST_CASE("fetch errors: bad credentials and missing credentials over HTTP", "[gitops][repository]") {
+  TempDir tmp;
+  RefusingGitHost host(20);
+  const std::string url = "http://127.0.0.1:" + std::to_string(host.port()) + "/org/repo.git";
+
+  SECTION("a wrong token: authentication failed, a bounded number of tries, no secret in the error") {
+    const fs::path token = tmp.path / "token";
+    { std::ofstream(token) << "s3cret-token\n"; }
+    ::chmod(token.c_str(), 0600);
+    RepoConfig c = config_for(url, tmp.path / "s");
+    c.auth.password_file = token.string();
+    auto repo = GitRepository::open_mirror(c);
+    REQUIRE(repo.is_ok());
+    auto f = (*repo)->fetch();
+    REQUIRE_FALSE(f.is_ok());
+    INFO(f.status().message());
+    CHECK(f.status().message().find("authentication failed") != std::string::npos);
+    CHECK(f.status().message().find("s3cret") == std::string::npos);
+    // The token was offered (Basic), and the fetch gave up instead of retrying forever.
+    CHECK_FALSE(host.authorizations().empty());
+    CHECK(host.requests() <= 4);
+  }
+  SECTION("no credentials configured: the error says so") {
+    auto repo = GitRepository::open_mirror(config_for(url, tmp.path / "s2"));
+    REQUIRE(repo.is_ok());
+    auto f = (*repo)->fetch();
+    REQUIRE_FALSE(f.is_ok());
+    CHECK(f.status().message().find("none are configured") != std::string::npos);
+    CHECK(host.authorizations().empty());
+  }
 }
