@@ -23,106 +23,15 @@
 #include <boost/asio/io_context.hpp>
 
 #include "api/server.h"
+#include "bench/support/paced_client.h"
 #include "fake_facade.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Latencies {
-  std::vector<double> ms;
-  int errors = 0;
-  double percentile(double p) {
-    if (ms.empty()) return 0;
-    std::sort(ms.begin(), ms.end());
-    size_t i = std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())));
-    return ms[i];
-  }
-};
-
-int connect_loopback(unsigned short port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-// Reads one response with a Content-Length body; false on error.
-bool read_response(int fd, std::string& buf) {
-  for (;;) {
-    size_t header_end = buf.find("\r\n\r\n");
-    if (header_end != std::string::npos) {
-      size_t cl = buf.find("Content-Length: ");
-      if (cl == std::string::npos || cl > header_end) return false;
-      size_t len = std::stoul(buf.substr(cl + 16));
-      if (buf.size() >= header_end + 4 + len) {
-        buf.erase(0, header_end + 4 + len);
-        return true;
-      }
-    }
-    char chunk[16384];
-    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
-    buf.append(chunk, static_cast<size_t>(n));
-  }
-}
-
-Latencies paced_run(unsigned short port, const std::string& target, int rate, int seconds,
-                    int connections) {
-  std::vector<Latencies> per(static_cast<size_t>(connections));
-  std::vector<std::thread> threads;
-  const auto start = Clock::now() + std::chrono::milliseconds(50);
-  const int per_conn = rate * seconds / connections;
-  const auto interval = std::chrono::microseconds(1'000'000 * connections / rate);
-  for (int c = 0; c < connections; ++c) {
-    threads.emplace_back([&, c] {
-      Latencies& out = per[static_cast<size_t>(c)];
-      int fd = connect_loopback(port);
-      if (fd < 0) {
-        out.errors = per_conn;
-        return;
-      }
-      const std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-      std::string buf;
-      // Offset connections so that sends interleave evenly.
-      auto first = start + interval * c / connections;
-      for (int i = 0; i < per_conn; ++i) {
-        auto scheduled = first + interval * i;
-        std::this_thread::sleep_until(scheduled);
-        if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()) ||
-            !read_response(fd, buf)) {
-          ++out.errors;
-          close(fd);
-          fd = connect_loopback(port);
-          if (fd < 0) return;
-          continue;
-        }
-        out.ms.push_back(
-            std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
-      }
-      close(fd);
-    });
-  }
-  for (auto& t : threads) t.join();
-  Latencies all;
-  for (auto& l : per) {
-    all.ms.insert(all.ms.end(), l.ms.begin(), l.ms.end());
-    all.errors += l.errors;
-  }
-  return all;
-}
+using sluice::bench::Latencies;
+using sluice::bench::paced_run;
 
 // Runs wrk and returns its stdout ("" when wrk is not available).
 std::string run_wrk(unsigned short port, const std::string& target) {

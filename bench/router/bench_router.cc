@@ -1,5 +1,6 @@
 // bench_router: throughput and latency of the built-in router against HAProxy (nbthread 1) and
-// against the backend directly, all driven by wrk in the same run; plus weight-change-to-effect
+// against the backend directly, all driven by wrk in the same run; latency at half load (a paced
+// client, the same rate on every path); plus weight-change-to-effect
 // latency (apply() until the first response from the new version) for both routers.
 // Loopback only; bounded (about 25 s).
 #include <spawn.h>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/paced_client.h"
 #include "tests/integration/traffic/haproxy_process.h"
 #include "tests/integration/traffic/http_test_client.h"
 #include "tests/support/echo_backend/echo_backend.h"
@@ -186,6 +188,32 @@ int main() {
   std::printf("  light load (-c1) added p99 over direct: builtin %.3f ms, haproxy %.3f ms\n",
               ours1.p99_ms - direct1.p99_ms, theirs1.p99_ms - direct1.p99_ms);
 
+  // Half load: each path paced at half of the slower proxy's maximum (the same absolute rate for
+  // all three), latency from each request's scheduled send time. The direct run is the baseline
+  // that the client and backend cost; what a proxy adds on top is its own.
+  const int half_rate =
+      std::max(100, static_cast<int>(std::min(ours.rps, theirs.rps) / 2 / 100) * 100);
+  constexpr int kPacedSeconds = 3;
+  constexpr int kPacedConnections = 8;
+  auto direct_h = sluice::bench::paced_run(v1.port(), "/", half_rate, kPacedSeconds,
+                                           kPacedConnections);
+  auto ours_h = sluice::bench::paced_run(builtin_port, "/", half_rate, kPacedSeconds,
+                                         kPacedConnections);
+  auto theirs_h = sluice::bench::paced_run(haproxy.port(), "/", half_rate, kPacedSeconds,
+                                           kPacedConnections);
+  std::printf("  half load (paced %d rps, %d conns, %d s):\n", half_rate, kPacedConnections,
+              kPacedSeconds);
+  auto paced_row = [](const char* name, sluice::bench::Latencies& l) {
+    std::printf("    %-20s p50 %7.3f ms  p99 %7.3f ms  (%zu ok, %d errors)\n", name,
+                l.percentile(0.5), l.percentile(0.99), l.ms.size(), l.errors);
+  };
+  paced_row("direct", direct_h);
+  paced_row("builtin", ours_h);
+  paced_row("haproxy", theirs_h);
+  std::printf("  half load added p99 over direct: builtin %.3f ms, haproxy %.3f ms (goal <= 1 ms)\n",
+              ours_h.percentile(0.99) - direct_h.percentile(0.99),
+              theirs_h.percentile(0.99) - direct_h.percentile(0.99));
+
   const auto ours_switch = switch_latencies_ms(builtin, t, builtin_port, 40);
   const auto theirs_switch = switch_latencies_ms(haproxy_router, ht, haproxy.port(), 40);
   std::printf(
@@ -193,5 +221,5 @@ int main() {
       "ms p99 %.3f ms\n",
       pct(ours_switch, 0.5), pct(ours_switch, 0.99), pct(theirs_switch, 0.5),
       pct(theirs_switch, 0.99));
-  return direct.ok && ours.ok && theirs.ok ? 0 : 1;
+  return direct.ok && ours.ok && theirs.ok && ours_h.errors == 0 && theirs_h.errors == 0 ? 0 : 1;
 }
