@@ -10,12 +10,18 @@ export CCACHE_NOHASHDIR := true
 # The tests share one precompiled <catch2/catch.hpp>; ccache caches its users only with these.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: all deps build build-debug demo demo-stream test test-unit sim-long fuzz fuzz-run bench lint-examples format clean
+.PHONY: all deps peers build build-debug demo demo-stream test test-unit sim-long fuzz fuzz-run bench lint-examples format clean
 
 all: build
 
 deps:
 	@scripts/install-deps
+
+## The real test peers Debian lacks (Kubernetes control plane, Gateway API CRDs, Kafka), built once
+## from the Go module proxy and Maven Central and cached by version outside the build tree
+## (${SLUICE_PEERS_DIR:-~/.cache/sluice/peers}). Cached, it takes well under a second.
+peers: deps
+	@scripts/peers
 
 build: deps
 	@cmake --preset release >/dev/null
@@ -39,7 +45,7 @@ demo-stream: deps
 
 ## Every test (unit, integration, simulation, e2e, dashboard) under ASan+UBSan, then the fuzzers briefly.
 ## The long simulation (label sim-long) is left to `make sim-long`.
-test: build-debug
+test: peers build-debug
 	@cd build-debug && ctest -j $(CTEST_JOBS) -LE sim-long --output-on-failure --timeout 600
 	@$(MAKE) --no-print-directory fuzz-run
 
