@@ -164,10 +164,19 @@ TEST_CASE("cli events --watch and get --watch follow a verb live", "[cli][api]")
   ChildProcess get({kBin + "/sluice", "get", "orders-api", "--watch", "--server", server.url});
   REQUIRE(events.started());
   REQUIRE(get.started());
-  // The recorded events come first (oldest first, one JSON object per line), then silence.
+  // The recorded events come first (oldest first, one JSON object per line). What was recorded
+  // is read from the server, so the watch is followed up to its last id, with a bound per line
+  // rather than a quiet window: a slow start under load (ASan, 2 busy cores) is not "no events".
+  auto recorded = sluice_cli({"events", "orders-api", "--server", server.url, "-o", "json"});
+  REQUIRE(recorded.exit_code == 0);
+  const json recorded_items = recorded.as_json()["items"];
+  REQUIRE(!recorded_items.empty());
+  const uint64_t recorded_last_id = recorded_items.back()["id"].get<uint64_t>();
   uint64_t last_id = 0;
-  int replayed = 0;
-  while (auto line = events.read_line(1500ms)) {
+  size_t replayed = 0;
+  while (last_id < recorded_last_id) {
+    auto line = events.read_line(30'000ms);
+    REQUIRE(line);
     json e = json::parse(*line, nullptr, false);
     REQUIRE(e.is_object());
     CHECK(e["rollout"] == "orders-api");
@@ -175,7 +184,8 @@ TEST_CASE("cli events --watch and get --watch follow a verb live", "[cli][api]")
     last_id = e["id"].get<uint64_t>();
     ++replayed;
   }
-  CHECK(replayed > 0);
+  CHECK(last_id == recorded_last_id);
+  CHECK(replayed == recorded_items.size());
   // The first drawing of `get --watch` marks step 1 (plain text: stdout is not a TTY).
   bool drawn = false;
   for (int i = 0; i < 1000 && !drawn; ++i) {
@@ -186,7 +196,7 @@ TEST_CASE("cli events --watch and get --watch follow a verb live", "[cli][api]")
   REQUIRE(drawn);
 
   REQUIRE(sluice_cli({"promote", "orders-api", "--server", server.url}).exit_code == 0);
-  auto next = events.read_line(10'000ms);
+  auto next = events.read_line(30'000ms);
   REQUIRE(next);
   json e = json::parse(*next, nullptr, false);
   REQUIRE(e.is_object());
