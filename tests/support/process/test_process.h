@@ -98,4 +98,7 @@ std::optional<double> metric_value(const std::string& text, const std::string& n
 
 std::vector<std::string> read_lines(const std::string& path);
 
+// A free loopback TCP port (bound to port 0, then released).
+int free_loopback_port();
+
 }  // namespace sluice::testing

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "tests/support/process/test_process.h"  // free_loopback_port
 
 namespace sluice::testing {
 
@@ -65,8 +66,5 @@ class RabbitBroker {
   pid_t server_pid_ = -1;
   bool stopped_ = false;
 };
-
-// A free loopback TCP port (bound to port 0, then released).
-int free_loopback_port();
 
 }  // namespace sluice::testing

@@ -1,4 +1,6 @@
-// sluice-testsvc: an HTTP/1.0-style test service on 127.0.0.1:$PORT (plain sockets, one thread).
+// sluice-testsvc: an HTTP/1.0-style test service on $POD_IP:$PORT (plain sockets, one thread).
+// POD_IP (or --host) defaults to 127.0.0.1 and must be a loopback address (127.0.0.0/8): the
+// kubelet stand-in runs it on a Pod's 127.x IP.
 //
 //   GET  /healthz            200, or 500 with --fail-healthz / after --healthz-fail-after-ms
 //   GET  /ready              503 until --ready-after-ms has passed, then 200
@@ -39,6 +41,7 @@ int64_t now_ms() {
 
 struct Options {
   int port = 0;
+  std::string host = "127.0.0.1";
   int64_t crash_after_ms = -1;
   int exit_code = 3;
   int64_t ready_after_ms = 0;
@@ -89,6 +92,7 @@ void flood(int64_t bytes) {
 int main(int argc, char** argv) {
   Options o;
   if (const char* p = getenv("PORT")) o.port = atoi(p);
+  if (const char* h = getenv("POD_IP"); h != nullptr && *h != '\0') o.host = h;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> int64_t { return i + 1 < argc ? atoll(argv[++i]) : 0; };
@@ -118,6 +122,8 @@ int main(int argc, char** argv) {
       o.listen = false;
     else if (a == "--max-lifetime-ms")
       o.max_lifetime_ms = next();
+    else if (a == "--host" && i + 1 < argc)
+      o.host = argv[++i];
     else if (a == "--record" && i + 1 < argc)
       o.record = argv[++i];
     else {
@@ -139,11 +145,15 @@ int main(int argc, char** argv) {
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr) != 1 ||
+        (ntohl(addr.sin_addr.s_addr) >> 24) != 127) {
+      fprintf(stderr, "testsvc: --host %s is not a loopback IPv4 address\n", o.host.c_str());
+      return 2;
+    }
     addr.sin_port = htons(static_cast<uint16_t>(o.port));
     if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         listen(listener, 128) != 0) {
-      fprintf(stderr, "testsvc: bind 127.0.0.1:%d: %s\n", o.port, strerror(errno));
+      fprintf(stderr, "testsvc: bind %s:%d: %s\n", o.host.c_str(), o.port, strerror(errno));
       return 4;
     }
   }
