@@ -1,5 +1,6 @@
 #include "tests/support/peers/peers.h"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,8 +11,14 @@ std::string peers_dir() {
   if (const char* dir = std::getenv("SLUICE_PEERS_DIR"); dir != nullptr && *dir != '\0') {
     return dir;
   }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr && *home != '\0' ? home : "/root") + "/.cache/sluice/peers";
+  // As scripts/peers: $HOME, else the user's home from the password database.
+  std::string home;
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') {
+    home = h;
+  } else if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) {
+    home = pw->pw_dir;
+  }
+  return home + "/.cache/sluice/peers";
 }
 
 Result<std::string> peer_path(const std::string& relative) {
