@@ -11,6 +11,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "gitops/deadline_stream.h"
 #include "gitops/known_hosts.h"
 
 namespace sluice::gitops {
@@ -227,7 +228,10 @@ std::string redact_url(const std::string& url) {
 
 void ensure_libgit2() {
   static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+  std::call_once(once, [] {
+    git_libgit2_init();
+    install_deadline_stream();
+  });
 }
 
 GitRepository::GitRepository(git_repository* repo, RepoConfig config)
@@ -308,14 +312,22 @@ Result<FetchResult> GitRepository::fetch() {
   opts.callbacks.sideband_progress = on_sideband;
   opts.prune = GIT_FETCH_PRUNE;
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;  // the tag refspec fetches (and moves) them
+  // Every socket libgit2 opens during this call gets these limits (and is shut down at the
+  // deadline by the scope's watchdog).
+  FetchDeadlines deadlines({config_.connect_timeout, config_.io_timeout}, config_.fetch_timeout);
   if (git_remote_fetch(remote.get(), &refspecs, &opts, "sluice fetch") != 0) {
+    bool timed_out = ctx.timed_out || deadlines.timed_out();
     std::string why =
-        ctx.timed_out ? "timed out after " + std::to_string(config_.fetch_timeout.count()) + "ms"
+        deadlines.timed_out() ? "timed out: " + deadlines.reason()
+        : ctx.timed_out
+            ? "timed out after " + std::to_string(config_.fetch_timeout.count()) + "ms"
         : !ctx.callback_error.empty() ? ctx.callback_error
                                       : last_git_error();
     // libgit2 messages may quote the URL; never let credentials in it escape.
     why = replace_all(why, config_.url, redact_url(config_.url));
-    return unavailable("fetch " + redact_url(config_.url) + ": " + why);
+    std::string message = "fetch " + redact_url(config_.url) + ": " + why;
+    if (timed_out) return Status(StatusCode::kDeadlineExceeded, message);
+    return unavailable(message);
   }
   auto head = current_head();
   if (!head) return head.status();

@@ -37,7 +37,12 @@ struct RepoConfig {
   std::string ref = "main";  // a branch, or a tag name
   std::string path;          // manifests root inside the repository ("" or "." = top)
   std::string state_dir;     // where git/mirror.git and git/checkouts live
+  // Every fetch is bounded (gitops/deadline_stream.h): the TCP connect by connect_timeout, each
+  // read or write (TLS handshake included) that makes no progress by io_timeout, and the whole
+  // fetch by fetch_timeout. A remote that accepts and never answers is a fetch error.
   Duration fetch_timeout{60'000};
+  Duration connect_timeout{10'000};
+  Duration io_timeout{30'000};
   RepoAuth auth;
 };
 
@@ -67,9 +72,10 @@ class GitRepository {
   GitRepository(const GitRepository&) = delete;
   GitRepository& operator=(const GitRepository&) = delete;
 
-  // Fetches origin (blocking; bounded by config.fetch_timeout once data flows) and resolves the
-  // followed ref. Fails with kNotFound when the branch/tag does not exist on the remote, and
-  // kUnavailable for transport errors. The mirror's refs are only updated by a successful fetch.
+  // Fetches origin (blocking, at most config.fetch_timeout, see RepoConfig) and resolves the
+  // followed ref. Fails with kNotFound when the branch/tag does not exist on the remote,
+  // kDeadlineExceeded when a limit passed, and kUnavailable for other transport errors. The
+  // mirror's refs are only updated by a successful fetch.
   Result<FetchResult> fetch();
 
   // The followed ref's commit in the mirror, without fetching (after a restart).
