@@ -30,6 +30,7 @@
 #include "controller/control_facade.h"
 #include "controller/controller.h"
 #include "controller/journal.h"
+#include "controller/journal_sink.h"
 #include "controller/router_runtime_metrics.h"
 #include "gitops/watcher.h"
 #include "healthcheck/analysis/analysis_runner.h"
@@ -43,32 +44,6 @@ namespace sluice::cli {
 namespace {
 
 namespace asio = boost::asio;
-
-// Controller records -> journal. The journal syncs before every outside effect.
-class JournalSink final : public controller::EventSink {
- public:
-  explicit JournalSink(controller::Journal& journal) : journal_(journal) {}
-
-  void append(nlohmann::json record) override {
-    auto seq = journal_.append(record.dump());
-    if (!seq.is_ok()) report(seq.status());
-  }
-
-  void flush_before_action() override {
-    if (Status st = journal_.sync(); !st.is_ok()) report(st);
-  }
-
-  bool healthy() const { return healthy_; }
-
- private:
-  void report(const Status& st) {
-    if (healthy_)
-      spdlog::error("journal write failed; state is no longer durable: {}", st.message());
-    healthy_ = false;
-  }
-  controller::Journal& journal_;
-  bool healthy_ = true;
-};
 
 // The built-in router for Rollouts without trafficRouting.haproxy, HAProxy for the others.
 class CompositeRouter final : public traffic::Router {
@@ -177,7 +152,7 @@ class ServeController final : public controller::ControlFacade {
                    recovery.report.torn_bytes_dropped, recovery.report.torn_segment,
                    recovery.report.torn_reason);
     }
-    sink_ = std::make_unique<JournalSink>(*journal_);
+    sink_ = std::make_unique<controller::JournalSink>(*journal_);
 
     runtime::LocalRuntimeOptions ro;
     runtime_ =
@@ -316,7 +291,7 @@ class ServeController final : public controller::ControlFacade {
   SeededRandom random_{static_cast<uint64_t>(std::random_device{}())};
   std::optional<StateDirLock> lock_;
   std::unique_ptr<controller::Journal> journal_;
-  std::unique_ptr<JournalSink> sink_;
+  std::unique_ptr<controller::JournalSink> sink_;
   std::unique_ptr<runtime::LocalProcessRuntime> runtime_;
   std::unique_ptr<CompositeRouter> router_;
   std::unique_ptr<controller::RouterRuntimeMetrics> metrics_;

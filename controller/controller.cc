@@ -57,12 +57,25 @@ manifests::RolloutSpec Controller::effective_spec(const RolloutState& state) con
   return spec;
 }
 
+uint64_t Controller::take_event_id() {
+  // A block per durable write: one fsync per kEventIdBlock events. After a restart the ids go on
+  // from the ceiling, so a restart may skip up to one block; they never repeat.
+  constexpr uint64_t kEventIdBlock = 1000;
+  if (next_event_id_ >= reserved_event_ids_) {
+    const uint64_t ceiling = next_event_id_ + kEventIdBlock;
+    // A failed reservation is the sink's to report (the journal turns unhealthy and /readyz
+    // fails); the id is still handed out, and the next event tries again.
+    if (deps_.sink.reserve_event_ids(ceiling).is_ok()) reserved_event_ids_ = ceiling;
+  }
+  return next_event_id_++;
+}
+
 void Controller::record(RolloutState& state, const strategies::Transition& t,
                         const std::string& actor, Phase from, const json& evidence) {
   const bool warning = state.status.aborted || t.reason == "HookFailed" ||
                        t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
                        t.reason == "ReconcileFailed" || t.reason == "RouterError";
-  json event = {{"id", next_event_id_++},
+  json event = {{"id", take_event_id()},
                 {"time", format_rfc3339(deps_.clock.now())},
                 {"rollout", state.name},
                 {"revision", t.revision ? t.revision : state.status.update_revision},
@@ -218,7 +231,7 @@ void Controller::apply_desired(const DesiredState& desired) {
 }
 
 void Controller::delete_rollout(const std::string& name) {
-  json event = {{"id", next_event_id_++},
+  json event = {{"id", take_event_id()},
                 {"time", format_rfc3339(deps_.clock.now())},
                 {"rollout", name},
                 {"revision", 0},

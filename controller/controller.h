@@ -137,6 +137,9 @@ class Controller {
   WorkQueue& queue() { return queue_; }
 
  private:
+  // The next event id, reserving a new block of ids with the sink first when the reserved ones
+  // are used up (EventSink::reserve_event_ids).
+  uint64_t take_event_id();
   ReconcileResult reconcile(const std::string& name);
   strategies::Observed observe(const RolloutState& state);
   void record(RolloutState& state, const strategies::Transition& t, const std::string& actor,
@@ -178,6 +181,7 @@ class Controller {
   std::vector<nlohmann::json> events_;
   size_t event_limit_ = 10'000;
   uint64_t next_event_id_ = 1;
+  uint64_t reserved_event_ids_ = 0;  // ids below this are durably reserved by the sink
 
   // In-memory observations (not persisted: rebuilt by the next reconcile).
   struct Runtime {

@@ -144,6 +144,10 @@ Status Controller::recover(const json* snapshot, const std::vector<json>& record
   if (events_.size() > event_limit_) {
     events_.erase(events_.begin(), events_.end() - static_cast<std::ptrdiff_t>(event_limit_));
   }
+  // Ids below the sink's durable ceiling may have been handed out (and streamed) by records that
+  // a repair or a torn tail cut off: go on above them.
+  reserved_event_ids_ = deps_.sink.event_id_ceiling();
+  next_event_id_ = std::max(next_event_id_, reserved_event_ids_);
   for (const auto& [name, state] : states_) {
     refresh_read_model(state);
     enqueue(name);

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
+
 namespace sluice::controller {
 
 class EventSink {
@@ -20,6 +22,14 @@ class EventSink {
   // moves it in instead of copying the tree.
   virtual void append(nlohmann::json record) = 0;
   virtual void flush_before_action() = 0;
+
+  // Event ids stay unique and monotonic even when records are lost (a journal repair, a torn
+  // tail): ids are handed out only below a durable ceiling that the controller raises in blocks
+  // (Journal::reserve_ids). event_id_ceiling() is the ceiling found at open; reserve_event_ids()
+  // makes a higher one durable before it returns. The defaults keep nothing: a memory sink's
+  // records are never cut, so replay alone restores the next id.
+  virtual uint64_t event_id_ceiling() const { return 0; }
+  virtual Status reserve_event_ids(uint64_t /*ceiling*/) { return Status::ok(); }
 };
 
 // Keeps records in memory (tests, simulation: the "disk" that survives a simulated crash).

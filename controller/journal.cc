@@ -1,6 +1,7 @@
 #include "controller/journal.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -20,6 +21,9 @@ std::string repair_command(const std::string& dir, const std::string& segment, u
 bool is_snapshot_temp(std::string_view name) {
   return name.starts_with("snapshot-") && name.ends_with(".tmp");
 }
+
+constexpr const char* kIdCeilingFile = "id-ceiling";
+constexpr const char* kIdCeilingTemp = "id-ceiling.tmp";
 
 Status write_file_durably(Filesystem& fs, const std::string& path, std::string_view data) {
   auto file = fs.open_writable(path, OpenMode::kTruncate);
@@ -65,8 +69,17 @@ Status Journal::recover_from_disk() {
       segments.push_back(*first);
     } else if (auto seq = jf::parse_snapshot_name(name)) {
       snapshots.push_back(*seq);
-    } else if (is_snapshot_temp(name)) {
-      stale.push_back(name);  // a crash before its rename: the previous snapshot still stands
+    } else if (is_snapshot_temp(name) || name == kIdCeilingTemp) {
+      stale.push_back(name);  // a crash before its rename: the previous file still stands
+    } else if (name == kIdCeilingFile) {
+      auto data = fs_.read_file(path(name));
+      if (!data) return data.status();
+      const char* end = data->data() + data->size();
+      auto [ptr, ec] = std::from_chars(data->data(), end, id_ceiling_);
+      if (ec != std::errc() || ptr == data->data()) {
+        return data_loss(
+            fmt::format("journal: {} does not hold a number", path(kIdCeilingFile)));
+      }
     }
   }
   std::sort(snapshots.begin(), snapshots.end());
@@ -304,6 +317,22 @@ Status Journal::write_snapshot(uint64_t seq, std::string_view payload) {
   }
   segments_ = std::move(kept);
   if (previous_snapshot != seq) remove_stale(fs_, path(jf::snapshot_name(previous_snapshot)));
+  return Status::ok();
+}
+
+Status Journal::reserve_ids(uint64_t ceiling) {
+  if (ceiling <= id_ceiling_) return Status::ok();
+  const std::string temp = path(kIdCeilingTemp);
+  if (Status s = write_file_durably(fs_, temp, fmt::format("{}\n", ceiling)); !s) {
+    (void)fs_.remove(temp);
+    return s;
+  }
+  if (Status s = fs_.rename(temp, path(kIdCeilingFile)); !s) {
+    (void)fs_.remove(temp);
+    return s;
+  }
+  if (Status s = fs_.sync_dir(options_.dir); !s) return s;
+  id_ceiling_ = ceiling;
   return Status::ok();
 }
 

@@ -6,6 +6,8 @@
 //   journal-<first seq, 20 digits>.log   segments; the last one is appended to
 //   snapshot-<seq, 20 digits>.snap        the newest snapshot (older ones are deleted)
 //   snapshot-<seq>.snap.tmp               a snapshot being written; removed on open
+//   id-ceiling                            the reserved id ceiling (reserve_ids), decimal text
+//   id-ceiling.tmp                        a reservation being written; removed on open
 //
 // Record framing (little-endian), one after another, no padding:
 //   [u32 crc32c][u32 payload length][u64 sequence number][u8 type][payload]
@@ -151,6 +153,15 @@ class Journal {
   Status write_snapshot(uint64_t seq, std::string_view payload);
   bool snapshot_due() const;
 
+  // Numbers the owner hands out that must stay unique even when records are lost (a repair cuts
+  // records clients already saw; a torn tail drops records whose events were already streamed):
+  // event ids. id_ceiling() is the durable ceiling read by open() (0 when never reserved): every
+  // id handed out so far is below it. reserve_ids(c) durably raises it to c (temp file, fsync,
+  // rename, fsync of the directory) before returning, so the owner reserves in blocks and starts
+  // after a restart at max(recovered next id, id_ceiling()). truncate_at() leaves it alone.
+  uint64_t id_ceiling() const { return id_ceiling_; }
+  Status reserve_ids(uint64_t ceiling);
+
   uint64_t last_seq() const { return next_seq_ - 1; }  // last appended (maybe not durable)
   uint64_t synced_seq() const { return synced_seq_; }  // last known durable
   uint64_t snapshot_seq() const { return snapshot_seq_; }
@@ -183,6 +194,7 @@ class Journal {
   uint64_t next_seq_ = 1;
   uint64_t synced_seq_ = 0;
   uint64_t snapshot_seq_ = 0;
+  uint64_t id_ceiling_ = 0;
   uint64_t unsynced_records_ = 0;
   TimePoint oldest_unsynced_at_{};
   Status health_;
