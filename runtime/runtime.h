@@ -75,7 +75,15 @@ class Runtime {
 
   // Declares that `replicas` instances of this revision should exist. Idempotent. Starting
   // happens asynchronously; surplus instances are stopped gracefully (preStop, SIGTERM,
-  // SIGKILL after the grace period), newest first.
+  // SIGKILL after the grace period) in the order of runtime/scale_down_order.h: instances
+  // without a running process or crash-looping first, then unready before ready, ready for less
+  // time before longer, more restarts before fewer, newer before older. The controller's
+  // capacity budget relies on this (a scale-down never removes a ready instance while an unready
+  // one of the revision remains). LocalProcessRuntime applies that rule. A Kubernetes runtime
+  // will not apply it itself: it sets the ReplicaSet's replicas and relies on the ReplicaSet
+  // controller's own ranking (pkg/controller ActivePods), which this rule mirrors. Kubernetes
+  // agrees on the part the controller relies on (pending and unready pods go first); among ready
+  // pods its tie-breaks differ in detail (pod-deletion-cost, logarithmic age buckets).
   virtual void scale(const RevisionSpec& spec, int replicas) = 0;
 
   // Updates the role of every instance of a revision (the SLUICE_ROLE_FILE content).

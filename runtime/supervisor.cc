@@ -11,6 +11,7 @@
 #include "healthcheck/process.h"
 #include "runtime/log_rotation.h"
 #include "runtime/proc.h"
+#include "runtime/scale_down_order.h"
 
 namespace sluice::runtime {
 
@@ -158,8 +159,17 @@ void Supervisor::reconcile(const RevisionKey& key) {
   for (int n = static_cast<int>(active.size()); n < rev.replicas; ++n) {
     spawn(create_instance(rev));
   }
-  for (int n = static_cast<int>(active.size()); n > rev.replicas; --n) {
-    stop(active[static_cast<size_t>(n) - 1]);  // newest first
+  if (static_cast<int>(active.size()) > rev.replicas) {
+    // Which ones go is the shared rule (runtime/scale_down_order.h): Kubernetes' ReplicaSet order.
+    std::vector<ScaleDownCandidate> candidates;
+    for (const auto& inst : active) {
+      ScaleDownCandidate c = scale_down_candidate(status_of(*inst), inst->rec.index);
+      c.running = inst->phase == Instance::Phase::kRunning && inst->rec.pid != 0;
+      candidates.push_back(c);
+    }
+    const std::vector<size_t> order = scale_down_order(candidates);
+    const size_t surplus = active.size() - static_cast<size_t>(rev.replicas);
+    for (size_t k = 0; k < surplus; ++k) stop(active[order[k]]);
   }
   forget_revision_if_idle(key);
 }

@@ -139,6 +139,12 @@ TEST_CASE("graceful stop: before_stop then SIGTERM - the instance is gone") {
   f.rt->set_before_stop([&](const InstanceStatus& s) { drained.push_back(s.id); });
   RevisionSpec spec = f.spec({});
   spec.pod.readiness_probe = http_probe("/healthz");
+  // One at a time, so svc-1-1 has been ready for less time than svc-1-0.
+  f.rt->scale(spec, 1);
+  REQUIRE(f.wait_for([&] {
+    auto i = f.only();
+    return i && i->ready;
+  }));
   f.rt->scale(spec, 2);
   REQUIRE(f.wait_for([&] {
     auto all = f.observe();
@@ -146,7 +152,7 @@ TEST_CASE("graceful stop: before_stop then SIGTERM - the instance is gone") {
   }));
   const auto all = f.observe();
   f.rt->scale(spec, 1);
-  // Newest first: the instance with the higher index goes.
+  // Both ready: the one ready for less time (here also the newest) goes.
   REQUIRE(f.wait_for([&] { return f.observe().size() == 1; }, 5s));
   REQUIRE(drained.size() == 1);
   CHECK(drained[0] == "svc-1-1");
@@ -159,6 +165,32 @@ TEST_CASE("graceful stop: before_stop then SIGTERM - the instance is gone") {
   REQUIRE(f.wait_for([&] { return f.observe().empty(); }, 5s));
   CHECK(std::chrono::steady_clock::now() - start < 1500ms);  // SIGTERM honoured, no SIGKILL wait
   CHECK(f.rt->rollouts().empty());
+}
+
+TEST_CASE("scale-down stops an unready instance before a ready one - even an older one") {
+  RuntimeFixture f;
+  // svc-1-0 never turns ready within the test; svc-1-1 (same revision, started later with
+  // another spec) does. The old "newest first" rule would stop the ready svc-1-1.
+  RevisionSpec slow = f.spec({"--ready-after-ms", "60000"});
+  slow.pod.readiness_probe = http_probe("/ready");
+  f.rt->scale(slow, 1);
+  REQUIRE(f.wait_for([&] {
+    auto i = f.only();
+    return i && i->pid > 0;
+  }));
+  RevisionSpec quick = f.spec({});
+  quick.pod.readiness_probe = http_probe("/ready");
+  f.rt->scale(quick, 2);
+  REQUIRE(f.wait_for([&] {
+    for (const auto& i : f.observe()) {
+      if (i.id == "svc-1-1" && i.ready) return true;
+    }
+    return false;
+  }));
+  f.rt->scale(quick, 1);
+  REQUIRE(f.wait_for([&] { return f.observe().size() == 1; }, 5s));
+  CHECK(f.observe()[0].id == "svc-1-1");
+  CHECK(f.observe()[0].ready);
 }
 
 TEST_CASE("forced stop: SIGTERM ignored - SIGKILL after the grace period") {

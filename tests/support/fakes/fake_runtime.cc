@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "runtime/scale_down_order.h"
+
 namespace sluice::fakes {
 
 runtime::InstanceStatus* FakeRuntime::find(const std::string& id) {
@@ -65,24 +67,38 @@ void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
       inst.restarts = 3;
       inst.last_exit = runtime::ExitInfo{3, std::nullopt, "exited with code 3"};
     }
+    created_[inst.id] = next_id_;
     list.push_back(inst);
     make_ready_later(inst.id, ready_delay);
     ++have;
     changed = true;
   }
-  while (have > replicas) {
-    // Unready first, then the newest.
-    auto victim = list.end();
-    for (auto it = list.begin(); it != list.end(); ++it) {
-      if (it->revision != spec.revision) continue;
-      if (victim == list.end() || (!it->ready && victim->ready) ||
-          (it->ready == victim->ready && it->started_at >= victim->started_at)) {
-        victim = it;
-      }
+  if (have > replicas) {
+    // The real runtimes' rule (runtime/scale_down_order.h), so capacity holds here only if it
+    // holds there.
+    std::vector<size_t> of_revision;
+    std::vector<runtime::ScaleDownCandidate> candidates;
+    for (size_t k = 0; k < list.size(); ++k) {
+      if (list[k].revision != spec.revision) continue;
+      of_revision.push_back(k);
+      candidates.push_back(runtime::scale_down_candidate(
+          list[k], static_cast<int64_t>(created_.at(list[k].id))));
     }
-    if (before_stop_) before_stop_(*victim);
-    list.erase(victim);
-    --have;
+    const std::vector<size_t> order = runtime::scale_down_order(candidates);
+    std::set<std::string> victims;
+    for (size_t k = 0; k < static_cast<size_t>(have - replicas); ++k) {
+      victims.insert(list[of_revision[order[k]]].id);
+    }
+    for (auto it = list.begin(); it != list.end();) {
+      if (!victims.count(it->id)) {
+        ++it;
+        continue;
+      }
+      if (before_stop_) before_stop_(*it);
+      created_.erase(it->id);
+      it = list.erase(it);
+    }
+    have = replicas;
     changed = true;
   }
   call.ready_after = ready_total(spec.rollout);

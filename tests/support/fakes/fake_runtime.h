@@ -1,7 +1,8 @@
 // FakeRuntime: instances that exist as soon as they are asked for and become ready after a
 // configurable delay on the SimulatedClock. Faults: a revision that crash-loops or never becomes
 // ready, single instance crashes (recover after the ready delay), failing hooks.
-// Scale-downs remove unready instances first, then the newest. Single-threaded (the clock's).
+// Scale-downs pick their victims with the real runtimes' rule (runtime/scale_down_order.h).
+// Single-threaded (the clock's).
 #pragma once
 
 #include <map>
@@ -63,6 +64,7 @@ class FakeRuntime final : public runtime::Runtime {
   std::set<std::pair<std::string, int64_t>> crash_loop_;
   std::set<std::pair<std::string, int64_t>> never_ready_;
   uint64_t next_id_ = 1;
+  std::map<std::string, uint64_t> created_;  // instance id -> creation order (higher: newer)
   Listener listener_;
   BeforeStop before_stop_;
   std::vector<ScaleCall> scale_calls_;
