@@ -6,6 +6,7 @@
 
 #include "controller/controller.h"
 #include "controller/spec_json.h"
+#include "runtime/scale_down_order.h"
 #include "strategies/verbs.h"
 
 namespace sluice::controller {
@@ -87,6 +88,30 @@ json instance_json(const runtime::InstanceStatus& i) {
           {"crashLoop", i.crash_loop},
           {"lastExit", exit},
           {"lastError", i.last_error}};
+}
+
+// The instances a runtime stops to bring each revision down to `targets` (revision -> instances
+// asked for), given the instances it shows now: per revision, the surplus of running
+// (non-terminating) instances, picked by the rule every runtime follows
+// (runtime/scale_down_order.h).
+std::set<std::string> stopping_for(const std::vector<runtime::InstanceStatus>& instances,
+                                   const std::map<int64_t, int>& targets) {
+  std::map<int64_t, std::vector<const runtime::InstanceStatus*>> active;
+  for (const auto& inst : instances) {
+    if (!inst.terminating) active[inst.revision].push_back(&inst);
+  }
+  std::set<std::string> stopping;
+  for (const auto& [revision, list] : active) {
+    auto target = targets.find(revision);
+    if (target == targets.end()) continue;
+    const size_t keep = static_cast<size_t>(std::max(0, target->second));
+    if (list.size() <= keep) continue;
+    std::vector<runtime::ScaleDownCandidate> candidates;
+    for (const auto* inst : list) candidates.push_back(runtime::scale_down_candidate(*inst));
+    const std::vector<size_t> order = runtime::scale_down_order(candidates);
+    for (size_t k = 0; k < list.size() - keep; ++k) stopping.insert(list[order[k]]->id);
+  }
+  return stopping;
 }
 
 runtime::InstanceRole role_of(const std::string& role) {
@@ -350,6 +375,13 @@ Status Controller::route(RolloutState& state, const strategies::Decision& d) {
     if (c->traffic_routing) haproxy = c->traffic_routing->haproxy;
   }
   const std::string target_port = state.spec.service ? state.spec.service->target_port : "http";
+  // Endpoints come from the instances as they are after this pass acted, not from the
+  // observation decide() saw: a scale-down in act() may have removed some already (a runtime
+  // that scales synchronously), or is about to (LocalProcessRuntime scales on its own strand and
+  // still shows them). Those the scale-downs asked for will stop are left out either way; the
+  // runtime's before_stop drain covers the rest of the race.
+  live.instances = deps_.runtime.observe(state.name);
+  const std::set<std::string> stopping = stopping_for(live.instances, live.scaled);
   traffic::RouteTable table;
   table.rollout = state.name;
   table.listen = listen;
@@ -357,7 +389,7 @@ Status Controller::route(RolloutState& state, const strategies::Decision& d) {
   table.haproxy = haproxy;
   std::map<int64_t, std::vector<traffic::Endpoint>> endpoints;
   for (const auto& inst : live.instances) {
-    if (!inst.ready || inst.terminating) continue;
+    if (!inst.ready || inst.terminating || stopping.count(inst.id)) continue;
     int port = 0;
     if (auto p = inst.ports.find(target_port); p != inst.ports.end()) {
       port = p->second;

@@ -56,6 +56,9 @@ struct InstanceStatus {
   std::string last_error;  // spawn error with errno text, last probe failure, ...
   TimePoint started_at{};
   TimePoint ready_since{};  // valid when ready
+  // Creation order within the revision: a newer instance has a higher value (process restarts
+  // keep it). Scale-downs break ties with it (runtime/scale_down_order.h).
+  int64_t creation_order = 0;
 };
 
 enum class HookKind { kActivate, kDeactivate, kPreStop };

@@ -18,7 +18,7 @@ int life_rank(const ScaleDownCandidate& c) {
 
 }  // namespace
 
-ScaleDownCandidate scale_down_candidate(const InstanceStatus& instance, int64_t creation_order) {
+ScaleDownCandidate scale_down_candidate(const InstanceStatus& instance) {
   ScaleDownCandidate c;
   c.running = instance.pid != 0;
   c.started = instance.started;
@@ -26,7 +26,7 @@ ScaleDownCandidate scale_down_candidate(const InstanceStatus& instance, int64_t 
   c.ready = instance.ready;
   c.ready_since = instance.ready_since;
   c.restarts = instance.restarts;
-  c.creation_order = creation_order;
+  c.creation_order = instance.creation_order;
   return c;
 }
 

@@ -39,9 +39,8 @@ struct ScaleDownCandidate {
   int64_t creation_order = 0;  // higher is newer (e.g. the runtime's per-revision index)
 };
 
-// The candidate for an observed instance; `creation_order` is the caller's (InstanceStatus does
-// not carry one).
-ScaleDownCandidate scale_down_candidate(const InstanceStatus& instance, int64_t creation_order);
+// The candidate for an observed instance.
+ScaleDownCandidate scale_down_candidate(const InstanceStatus& instance);
 
 // True when `a` is removed before `b`. A strict weak order.
 bool removed_before(const ScaleDownCandidate& a, const ScaleDownCandidate& b);

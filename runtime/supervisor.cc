@@ -163,7 +163,7 @@ void Supervisor::reconcile(const RevisionKey& key) {
     // Which ones go is the shared rule (runtime/scale_down_order.h): Kubernetes' ReplicaSet order.
     std::vector<ScaleDownCandidate> candidates;
     for (const auto& inst : active) {
-      ScaleDownCandidate c = scale_down_candidate(status_of(*inst), inst->rec.index);
+      ScaleDownCandidate c = scale_down_candidate(status_of(*inst));
       c.running = inst->phase == Instance::Phase::kRunning && inst->rec.pid != 0;
       candidates.push_back(c);
     }
@@ -273,6 +273,7 @@ InstanceStatus Supervisor::status_of(const Instance& inst) const {
   s.last_error = inst.last_error;
   s.started_at = from_unix_ms(inst.rec.started_at_ms);
   s.ready_since = inst.ready_since;
+  s.creation_order = inst.rec.index;
   return s;
 }
 

@@ -1,5 +1,8 @@
 // FakeRouter: records every applied RouteTable and checks it: main-door weights sum to 100 and
 // no weight goes to a revision without ready endpoints while another revision has some.
+// Given the FakeRuntime (`runtime`), it also checks the table against the ground truth rather
+// than the controller's claim: every listed endpoint is a ready, running instance of its revision,
+// and no weight goes to a revision with no ready instance while another revision has one.
 // Can be told to fail (the controller must then not advance a step).
 #pragma once
 
@@ -7,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/fakes/fake_runtime.h"
 #include "traffic/router.h"
 
 namespace sluice::fakes {
@@ -29,8 +33,13 @@ class FakeRouter final : public traffic::Router {
   std::vector<std::string> violations;
   int applies = 0;
   int drained = 0;
+  // The instances as they really are (null: only the table's own claims are checked).
+  const FakeRuntime* runtime = nullptr;
   // Weight of a revision in the last applied table (0 when absent).
   int weight(const std::string& rollout, int64_t revision) const;
+
+ private:
+  void check_ground_truth(const traffic::RouteTable& table);
 };
 
 }  // namespace sluice::fakes

@@ -67,7 +67,7 @@ void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
       inst.restarts = 3;
       inst.last_exit = runtime::ExitInfo{3, std::nullopt, "exited with code 3"};
     }
-    created_[inst.id] = next_id_;
+    inst.creation_order = static_cast<int64_t>(next_id_);
     list.push_back(inst);
     make_ready_later(inst.id, ready_delay);
     ++have;
@@ -81,8 +81,7 @@ void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
     for (size_t k = 0; k < list.size(); ++k) {
       if (list[k].revision != spec.revision) continue;
       of_revision.push_back(k);
-      candidates.push_back(runtime::scale_down_candidate(
-          list[k], static_cast<int64_t>(created_.at(list[k].id))));
+      candidates.push_back(runtime::scale_down_candidate(list[k]));
     }
     const std::vector<size_t> order = runtime::scale_down_order(candidates);
     std::set<std::string> victims;
@@ -95,7 +94,6 @@ void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
         continue;
       }
       if (before_stop_) before_stop_(*it);
-      created_.erase(it->id);
       it = list.erase(it);
     }
     have = replicas;

@@ -64,7 +64,6 @@ class FakeRuntime final : public runtime::Runtime {
   std::set<std::pair<std::string, int64_t>> crash_loop_;
   std::set<std::pair<std::string, int64_t>> never_ready_;
   uint64_t next_id_ = 1;
-  std::map<std::string, uint64_t> created_;  // instance id -> creation order (higher: newer)
   Listener listener_;
   BeforeStop before_stop_;
   std::vector<ScaleCall> scale_calls_;

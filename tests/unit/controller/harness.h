@@ -45,6 +45,7 @@ struct Harness {
   int commits = 0;
 
   Harness() {
+    router.runtime = &runtime;  // route tables are checked against the instances as they are
     make();
     runtime.set_listener([this](const std::string& r) { controller->enqueue(r); });
     analysis.set_listener(

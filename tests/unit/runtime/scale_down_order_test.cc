@@ -118,7 +118,8 @@ TEST_CASE("scale-down candidate from an observed instance") {
   s.ready = false;
   s.restarts = 2;
   s.crash_loop = true;
-  ScaleDownCandidate c = scale_down_candidate(s, 7);
+  s.creation_order = 7;
+  ScaleDownCandidate c = scale_down_candidate(s);
   CHECK_FALSE(c.running);
   CHECK(c.crash_loop);
   CHECK(c.restarts == 2);
@@ -128,9 +129,11 @@ TEST_CASE("scale-down candidate from an observed instance") {
   s.ready = true;
   s.crash_loop = false;
   s.ready_since = kT0;
-  c = scale_down_candidate(s, 8);
+  s.creation_order = 8;
+  c = scale_down_candidate(s);
   CHECK(c.running);
   CHECK(c.started);
   CHECK(c.ready);
   CHECK(c.ready_since == kT0);
+  CHECK(c.creation_order == 8);
 }
