@@ -2,6 +2,8 @@
 #include "controller/controller.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "strategies/verbs.h"
 
@@ -228,6 +230,51 @@ void Controller::apply_desired(const DesiredState& desired) {
   for (const auto& name : gone) delete_rollout(name);
   deps_.sink.flush_before_action();
   schedule_publish();
+}
+
+// The runtime keeps its own records (runtime/state_store.h) and resumes supervision from them on
+// start, before the controller says anything: that is what lets instances survive a controller
+// restart. The other side of it: instances of a Rollout the controller's state does not know
+// would run for ever, adopted and restarted by every start, since nothing ever scales a Rollout
+// the controller has no state for. So recovery stops them, and says so.
+void Controller::stop_unknown_instances() {
+  for (const std::string& name : deps_.runtime.rollouts()) {
+    if (states_.count(name)) continue;
+    std::set<int64_t> revisions;
+    json ids = json::array();
+    for (const auto& inst : deps_.runtime.observe(name)) {
+      revisions.insert(inst.revision);
+      ids.push_back(inst.id);
+    }
+    if (ids.empty()) continue;
+    const std::string message = fmt::format(
+        "{} has {} instance(s) (revision(s) {}) that the controller's state does not know (a "
+        "journal repair or a lost record); they are stopped",
+        name, ids.size(), fmt::join(revisions, ", "));
+    json event = {{"id", take_event_id()},
+                  {"time", format_rfc3339(deps_.clock.now())},
+                  {"rollout", name},
+                  {"revision", revisions.empty() ? 0 : *revisions.rbegin()},
+                  {"type", "Warning"},
+                  {"from", "Unknown"},
+                  {"to", "Deleted"},
+                  {"reason", "UnknownInstancesStopped"},
+                  {"message", message},
+                  {"actor", "sluice"},
+                  {"evidence", {{"instances", ids}}}};
+    deps_.sink.append({{"v", 1}, {"event", event}, {"deleted", name}});
+    deps_.sink.flush_before_action();
+    events_.push_back(event);
+    if (events_.size() > event_limit_) events_.erase(events_.begin());
+    if (on_event_) on_event_(event);
+    spdlog::warn("{}", message);
+    for (int64_t revision : revisions) {
+      runtime::RevisionSpec spec;
+      spec.rollout = name;
+      spec.revision = revision;
+      deps_.runtime.scale(spec, 0);
+    }
+  }
 }
 
 void Controller::delete_rollout(const std::string& name) {

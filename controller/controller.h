@@ -54,6 +54,8 @@ struct RevisionRecord {
 };
 
 // Everything the controller keeps about one Rollout; serialisable (rollout_state_to_json).
+inline constexpr size_t kKeptAnalysisRuns = 8;
+
 struct RolloutState {
   std::string name;
   manifests::RolloutSpec spec;                         // current desired spec from Git
@@ -62,6 +64,11 @@ struct RolloutState {
   int64_t next_revision = 1;
   std::vector<RevisionRecord> revisions;  // oldest first, bounded by revisionHistoryLimit
   strategies::RolloutStatus status;
+  // The analysis runs of this Rollout with their measurements, newest last (at most
+  // kKeptAnalysisRuns): the evidence of its steps. Persisted with the state, shown in the rollout
+  // object after a restart, and handed back to the runner (AnalysisRunSpec::resume) so a
+  // restarted run goes on from its measurements instead of from zero.
+  std::vector<analysis::AnalysisRunStatus> analysis_runs;
   bool operator==(const RolloutState& o) const;
   const RevisionRecord* revision(int64_t n) const;
 };
@@ -99,6 +106,11 @@ class Controller {
 
   // Rebuilds state from a snapshot (may be null) and the records appended after it. Call before
   // apply_desired(). Records are those produced by this class (see docs/ARCHITECTURE.md, State).
+  // Then reconciles the runtime's own records with that state: instances the runtime keeps (and
+  // adopts or restarts) for a Rollout the state does not know (its records were cut by a journal
+  // repair or lost) are stopped, each such Rollout with one Warning event
+  // `UnknownInstancesStopped` and a log line. Instances of unknown revisions of known Rollouts
+  // are scaled to zero by their Rollout's first reconcile.
   Status recover(const nlohmann::json* snapshot, const std::vector<nlohmann::json>& records);
   // The whole state as one JSON value (a snapshot; also what tests compare after replay).
   nlohmann::json snapshot() const;
@@ -140,6 +152,10 @@ class Controller {
   // The next event id, reserving a new block of ids with the sink first when the reserved ones
   // are used up (EventSink::reserve_event_ids).
   uint64_t take_event_id();
+  void stop_unknown_instances();
+  // Copies the runner's status of this Rollout's runs into state.analysis_runs; true when that
+  // changed the state (a new measurement, a new phase), which must then be recorded.
+  bool capture_analysis_runs(RolloutState& state);
   ReconcileResult reconcile(const std::string& name);
   strategies::Observed observe(const RolloutState& state);
   void record(RolloutState& state, const strategies::Transition& t, const std::string& actor,

@@ -1,6 +1,9 @@
 // RolloutState serialisation, recovery and snapshots.
 #include <fmt/format.h>
 
+#include <cmath>
+#include <limits>
+
 #include "controller/controller.h"
 #include "controller/spec_json.h"
 #include "strategies/rollout_status.h"
@@ -20,6 +23,111 @@ const RevisionRecord* RolloutState::revision(int64_t n) const {
   return nullptr;
 }
 
+namespace {
+
+namespace an = analysis;
+
+an::AnalysisPhase analysis_phase_of(const std::string& name) {
+  for (auto p : {an::AnalysisPhase::kPending, an::AnalysisPhase::kRunning,
+                 an::AnalysisPhase::kSuccessful, an::AnalysisPhase::kFailed,
+                 an::AnalysisPhase::kInconclusive, an::AnalysisPhase::kError}) {
+    if (name == an::phase_name(p)) return p;
+  }
+  return an::AnalysisPhase::kError;
+}
+
+// Journal form of an analysis run: times as unix milliseconds, values as numbers (NaN and Inf
+// as strings, since JSON has neither).
+json number_to_json(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  return v;
+}
+
+double number_from_json(const json& j) {
+  if (j.is_string()) {
+    const auto& s = j.get_ref<const std::string&>();
+    if (s == "+Inf") return std::numeric_limits<double>::infinity();
+    if (s == "-Inf") return -std::numeric_limits<double>::infinity();
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return j.get<double>();
+}
+
+json run_to_state_json(const an::AnalysisRunStatus& run) {
+  json metrics = json::array();
+  for (const auto& m : run.metrics) {
+    json measurements = json::array();
+    for (const auto& x : m.measurements) {
+      json values = json::array();
+      for (double v : x.values) values.push_back(number_to_json(v));
+      measurements.push_back({{"phase", an::phase_name(x.phase)},
+                              {"value", x.value ? number_to_json(*x.value) : json(nullptr)},
+                              {"values", values},
+                              {"query", x.query},
+                              {"message", x.message},
+                              {"startedAt", to_unix_ms(x.started_at)},
+                              {"finishedAt", to_unix_ms(x.finished_at)}});
+    }
+    metrics.push_back({{"name", m.name},
+                       {"provider", m.provider},
+                       {"phase", an::phase_name(m.phase)},
+                       {"dryRun", m.dry_run},
+                       {"count", m.count},
+                       {"successful", m.successful},
+                       {"failed", m.failed},
+                       {"inconclusive", m.inconclusive},
+                       {"error", m.error},
+                       {"consecutiveError", m.consecutive_error},
+                       {"message", m.message},
+                       {"measurements", measurements}});
+  }
+  return {{"name", run.name},
+          {"phase", an::phase_name(run.phase)},
+          {"message", run.message},
+          {"metrics", metrics},
+          {"startedAt", to_unix_ms(run.started_at)},
+          {"finishedAt", run.finished_at ? json(to_unix_ms(*run.finished_at)) : json(nullptr)}};
+}
+
+an::AnalysisRunStatus run_from_state_json(const json& j) {
+  an::AnalysisRunStatus run;
+  run.name = j.at("name").get<std::string>();
+  run.phase = analysis_phase_of(j.at("phase").get<std::string>());
+  run.message = j.at("message").get<std::string>();
+  run.started_at = from_unix_ms(j.at("startedAt").get<int64_t>());
+  if (!j.at("finishedAt").is_null()) run.finished_at = from_unix_ms(j.at("finishedAt").get<int64_t>());
+  for (const auto& mj : j.at("metrics")) {
+    an::MetricResult m;
+    m.name = mj.at("name").get<std::string>();
+    m.provider = mj.at("provider").get<std::string>();
+    m.phase = analysis_phase_of(mj.at("phase").get<std::string>());
+    m.dry_run = mj.at("dryRun").get<bool>();
+    m.count = mj.at("count").get<int>();
+    m.successful = mj.at("successful").get<int>();
+    m.failed = mj.at("failed").get<int>();
+    m.inconclusive = mj.at("inconclusive").get<int>();
+    m.error = mj.at("error").get<int>();
+    m.consecutive_error = mj.at("consecutiveError").get<int>();
+    m.message = mj.at("message").get<std::string>();
+    for (const auto& xj : mj.at("measurements")) {
+      an::Measurement x;
+      x.phase = analysis_phase_of(xj.at("phase").get<std::string>());
+      if (!xj.at("value").is_null()) x.value = number_from_json(xj.at("value"));
+      for (const auto& v : xj.at("values")) x.values.push_back(number_from_json(v));
+      x.query = xj.at("query").get<std::string>();
+      x.message = xj.at("message").get<std::string>();
+      x.started_at = from_unix_ms(xj.at("startedAt").get<int64_t>());
+      x.finished_at = from_unix_ms(xj.at("finishedAt").get<int64_t>());
+      m.measurements.push_back(std::move(x));
+    }
+    run.metrics.push_back(std::move(m));
+  }
+  return run;
+}
+
+}  // namespace
+
 json rollout_state_to_json(const RolloutState& s) {
   json revisions = json::array();
   for (const auto& r : s.revisions) {
@@ -37,13 +145,16 @@ json rollout_state_to_json(const RolloutState& s) {
     holder.template_ = *s.git_template;
     git_template = spec_to_json(holder).at("template");
   }
+  json runs = json::array();
+  for (const auto& run : s.analysis_runs) runs.push_back(run_to_state_json(run));
   return {{"name", s.name},
           {"spec", spec_to_json(s.spec)},
           {"commit", s.commit},
           {"gitTemplate", git_template},
           {"nextRevision", s.next_revision},
           {"revisions", revisions},
-          {"status", strategies::status_to_json(s.status)}};
+          {"status", strategies::status_to_json(s.status)},
+          {"analysisRuns", runs}};
 }
 
 Result<RolloutState> rollout_state_from_json(const json& j) {
@@ -72,6 +183,9 @@ Result<RolloutState> rollout_state_from_json(const json& j) {
     auto status = strategies::status_from_json(j.at("status"));
     if (!status) return status.status();
     s.status = std::move(status).value();
+    // Records written before analysis runs were persisted have none.
+    for (const auto& run : j.value("analysisRuns", json::array()))
+      s.analysis_runs.push_back(run_from_state_json(run));
     return s;
   } catch (const json::exception& e) {
     return data_loss(fmt::format("rollout state record is malformed: {}", e.what()));
@@ -148,6 +262,7 @@ Status Controller::recover(const json* snapshot, const std::vector<json>& record
   // a repair or a torn tail cut off: go on above them.
   reserved_event_ids_ = deps_.sink.event_id_ceiling();
   next_event_id_ = std::max(next_event_id_, reserved_event_ids_);
+  stop_unknown_instances();
   for (const auto& [name, state] : states_) {
     refresh_read_model(state);
     enqueue(name);

@@ -199,12 +199,56 @@ json Controller::evidence_for(const RolloutState& state, const strategies::Trans
   return evidence;
 }
 
+namespace {
+// Whether two statuses of one run differ in what the evidence shows (phase, verdict, counts,
+// measurements); cheaper than comparing their JSON on every reconcile.
+bool same_run(const an::AnalysisRunStatus& a, const an::AnalysisRunStatus& b) {
+  if (a.phase != b.phase || a.message != b.message || a.finished_at != b.finished_at ||
+      a.metrics.size() != b.metrics.size())
+    return false;
+  for (size_t i = 0; i < a.metrics.size(); ++i) {
+    const auto& x = a.metrics[i];
+    const auto& y = b.metrics[i];
+    if (x.name != y.name || x.phase != y.phase || x.count != y.count || x.message != y.message ||
+        x.measurements.size() != y.measurements.size())
+      return false;
+    if (!x.measurements.empty() &&
+        x.measurements.back().finished_at != y.measurements.back().finished_at)
+      return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool Controller::capture_analysis_runs(RolloutState& state) {
+  auto live = live_.find(state.name);
+  if (live == live_.end()) return false;
+  bool changed = false;
+  for (const auto& [key, request] : live->second.analyses) {
+    auto status = deps_.analysis.status(run_name(state.name, key));
+    if (!status) continue;
+    auto it = std::find_if(state.analysis_runs.begin(), state.analysis_runs.end(),
+                           [&](const an::AnalysisRunStatus& r) { return r.name == status->name; });
+    if (it == state.analysis_runs.end()) {
+      state.analysis_runs.push_back(std::move(*status));
+      if (state.analysis_runs.size() > kKeptAnalysisRuns)
+        state.analysis_runs.erase(state.analysis_runs.begin());
+      changed = true;
+    } else if (!same_run(*it, *status)) {
+      *it = std::move(*status);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 ReconcileResult Controller::reconcile(const std::string& name) {
   auto it = states_.find(name);
   if (it == states_.end()) return {};
   const auto started = std::chrono::steady_clock::now();  // metric only, never a decision input
   RolloutState& state = it->second;
   const strategies::Observed observed = observe(state);
+  const bool runs_changed = capture_analysis_runs(state);
   const strategies::Decision d =
       strategies::decide(effective_spec(state), state.status, observed, deps_.clock.now());
   const bool changed = !(d.status == state.status);
@@ -225,8 +269,8 @@ ReconcileResult Controller::reconcile(const std::string& name) {
     record(state, t, "controller", from, evidence_for(state, t));
     from = state.status.phase;
   }
-  if (changed && d.transitions.empty()) record_state(state);
-  if (changed || !d.transitions.empty()) deps_.sink.flush_before_action();
+  if ((changed || runs_changed) && d.transitions.empty()) record_state(state);
+  if (changed || runs_changed || !d.transitions.empty()) deps_.sink.flush_before_action();
 
   act(state, d, observed);
   const Status routed = route(state, d);
@@ -310,6 +354,9 @@ void Controller::act(RolloutState& state, const strategies::Decision& d,
     }
     spec.args = req.analysis.args;
     spec.background = req.kind == strategies::AnalysisKind::kBackground;
+    for (const auto& earlier : state.analysis_runs) {
+      if (earlier.name == spec.name) spec.resume = std::make_shared<an::AnalysisRunStatus>(earlier);
+    }
     deps_.analysis.start(spec);
     live.analyses[req.key] = req;
     live.shown_runs.push_back(spec.name);
@@ -483,6 +530,10 @@ void Controller::note_router_result(RolloutState& state, const Status& applied) 
     t.message = fmt::format("the router did not apply the route table; the step is held: {}",
                             applied.message());
     record(state, t, "controller", state.status.phase, json::object());
+    // Durable before anything else happens: the next outside effect (the retry's scale or
+    // apply) may come from a pass that records nothing, and a crash must not lose an event that
+    // was already streamed.
+    deps_.sink.flush_before_action();
     return;
   }
   if (!live.router_error) return;
@@ -491,6 +542,7 @@ void Controller::note_router_result(RolloutState& state, const Status& applied) 
                           live.router_error->failures);
   live.router_error.reset();
   record(state, t, "controller", state.status.phase, json::object());
+  deps_.sink.flush_before_action();
 }
 
 json Controller::build_rollout_json(const RolloutState& state) const {
@@ -542,9 +594,18 @@ json Controller::build_rollout_json(const RolloutState& state) const {
     }
     if (stable_weight + canary_weight != 100) stable_weight = 100 - canary_weight;
   }
+  // The persisted runs (the evidence, also after a restart), each as the runner sees it now
+  // when it still knows it, then runs started since the last capture.
   json runs = json::array();
+  std::set<std::string> listed;
+  for (const auto& persisted : state.analysis_runs) {
+    listed.insert(persisted.name);
+    auto st = deps_.analysis.status(persisted.name);
+    runs.push_back(run_json(st ? *st : persisted));
+  }
   if (live) {
     for (const auto& name : live->shown_runs) {
+      if (listed.count(name)) continue;
       if (auto st = deps_.analysis.status(name)) runs.push_back(run_json(*st));
     }
   }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ struct MetricResult {
   std::vector<Measurement> measurements;  // most recent last; bounded (oldest dropped)
 };
 
+struct AnalysisRunStatus;
+
 // What the controller asks for: the templates already resolved from the ManifestSet.
 struct AnalysisRunSpec {
   std::string name;  // unique per run, e.g. "orders-api-7-step-3"
@@ -59,6 +62,11 @@ struct AnalysisRunSpec {
   std::vector<manifests::AnalysisTemplate> templates;
   std::vector<manifests::AnalysisArg> args;  // the Rollout's args, overriding template defaults
   bool background = false;  // canary background analysis: runs until terminated, never "done"
+  // The earlier status of this very run (same name), persisted by the controller with the
+  // rollout and handed back after a restart: the run continues from it (measurements, counts
+  // and limits, the next measurement due after the last one) instead of starting from zero; a
+  // run that had finished stays finished with its verdict.
+  std::shared_ptr<const AnalysisRunStatus> resume;
 };
 
 struct AnalysisRunStatus {

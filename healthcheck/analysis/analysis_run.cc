@@ -233,6 +233,38 @@ AnalysisRunState::AnalysisRunState(const AnalysisRunSpec& spec, TimePoint now) {
     }
   }
   if (metrics_.empty()) fail("the analysis templates define no metrics");
+  if (spec.resume && spec.resume->name == spec.name && !done()) resume_from(*spec.resume);
+}
+
+void AnalysisRunState::resume_from(const AnalysisRunStatus& earlier) {
+  status_.started_at = earlier.started_at;
+  for (size_t i = 0; i < metrics_.size(); ++i) {
+    MetricResult& now = status_.metrics[i];
+    for (const MetricResult& was : earlier.metrics) {
+      if (was.name != now.name) continue;
+      now.phase = was.phase;
+      now.count = was.count;
+      now.successful = was.successful;
+      now.failed = was.failed;
+      now.inconclusive = was.inconclusive;
+      now.error = was.error;
+      now.consecutive_error = was.consecutive_error;
+      now.message = was.message;
+      now.measurements = was.measurements;
+      // A measurement in flight at the restart is lost: the metric is measured again when due.
+      const manifests::Metric& m = metrics_[i].metric;
+      tracks_[i].next_due =
+          was.measurements.empty()
+              ? earlier.started_at + m.initial_delay
+              : was.measurements.back().finished_at + m.interval.value_or(Duration{0});
+      break;
+    }
+  }
+  if (is_terminal(earlier.phase)) {
+    status_.phase = earlier.phase;
+    status_.message = earlier.message;
+    status_.finished_at = earlier.finished_at;
+  }
 }
 
 std::vector<size_t> AnalysisRunState::due(TimePoint now) const {

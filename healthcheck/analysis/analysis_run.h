@@ -62,7 +62,8 @@ Measurement assess_measurement(const ResolvedMetric& metric, Measurement measure
 class AnalysisRunState {
  public:
   // Resolves args and conditions. On error the run starts (and stays) in phase Error with the
-  // reason as its message: a bad template is data for the rollout, not a crash.
+  // reason as its message: a bad template is data for the rollout, not a crash. With
+  // spec.resume, continues that earlier status (see AnalysisRunSpec::resume).
   AnalysisRunState(const AnalysisRunSpec& spec, TimePoint now);
 
   const AnalysisRunStatus& status() const { return status_; }
@@ -91,6 +92,7 @@ class AnalysisRunState {
     bool in_flight = false;
     TimePoint next_due{};
   };
+  void resume_from(const AnalysisRunStatus& earlier);
   void assess_metric(size_t index, bool terminating);
   void assess_run(TimePoint now, bool terminating);
 
