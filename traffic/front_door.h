@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -46,6 +48,10 @@ class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
   void close();
   bool closing() const { return closing_.load(std::memory_order_acquire); }
 
+  // Client connections open now (all clients), and from one address.
+  size_t connections() const;
+  size_t connections_from(const std::string& address) const;
+
   const std::string& listen() const { return listen_; }
   uint16_t port() const { return port_; }
   const ProxyOptions& options() const { return options_; }
@@ -53,6 +59,14 @@ class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
 
  private:
   void accept();
+  void retry_accept_later();
+  // Takes a connection slot for `address`; null when a limit is reached. The slot is released
+  // when the returned token (held by the session) is destroyed.
+  std::shared_ptr<void> take_slot(const std::string& address);
+ public:
+  void release_slot(const std::string& address);  // by the slot token only
+
+ private:
 
   boost::asio::io_context& ioc_;
   const std::string listen_;
@@ -61,6 +75,9 @@ class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
   uint16_t port_ = 0;
   std::atomic<std::shared_ptr<const CompiledTable>> table_;
   std::atomic<bool> closing_{false};
+  mutable std::mutex slots_mu_;
+  size_t open_connections_ = 0;
+  std::map<std::string, size_t> per_client_;
 };
 
 // "127.0.0.1:8080", "[::1]:0", ":8080" (= 127.0.0.1). Hostnames other than localhost are

@@ -20,6 +20,14 @@ struct ProxyOptions {
   uint64_t max_response_body_bytes = 64 * 1024 * 1024;  // larger upstream answer -> 502
   bool version_header = true;             // add X-Sluice-Version: <version> to proxied responses
   size_t idle_upstreams_per_session = 4;  // keep-alive upstream connections a client session keeps
+  // Connection limits of a front door (issue 19: idle connections once exhausted the process's
+  // descriptors). Over a limit, a new connection is answered 503 and closed at once.
+  size_t max_connections_per_door = 1024;
+  size_t max_connections_per_client = 128;  // per client IP address
+  // The door stops accepting while fewer descriptors than this are free in the process (see
+  // base/descriptors.h), so probes, the API and the journal always find one; pending
+  // connections wait in the kernel's backlog meanwhile.
+  uint64_t descriptor_reserve = 256;
 };
 
 }  // namespace sluice::traffic

@@ -38,6 +38,8 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   ProxySession& operator=(const ProxySession&) = delete;
 
   void start();
+  // Keeps `token` (the front door's connection slot) for as long as the session lives.
+  void hold(std::shared_ptr<void> token) { slot_ = std::move(token); }
 
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -80,6 +82,7 @@ class ProxySession : public std::enable_shared_from_this<ProxySession> {
   bool client_keep_alive_ = true;
   unsigned client_version_ = 11;
   std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<void> slot_;
 
   std::vector<std::unique_ptr<Upstream>> idle_upstreams_;
 };
