@@ -23,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "base/descriptors.h"
 #include "base/filesystem.h"
 #include "base/state_dir_lock.h"
 #include "cli/serve.h"
@@ -132,6 +133,13 @@ class ServeController final : public controller::ControlFacade {
 
   Status start(const api::ServeOptions& o) {
     Clock& clock = SystemClock::instance();
+    // Descriptors are cheap, running out is not (issue 19): the soft RLIMIT_NOFILE goes up to the
+    // hard limit before anything opens a socket.
+    if (auto limit = raise_descriptor_limit(); limit.is_ok()) {
+      spdlog::info("descriptor limit {} (hard {})", limit->soft, limit->hard);
+    } else {
+      spdlog::warn("could not raise the descriptor limit: {}", limit.status().message());
+    }
     std::error_code ec;
     std::filesystem::create_directories(o.state_dir, ec);
     auto lock = StateDirLock::acquire(o.state_dir);
