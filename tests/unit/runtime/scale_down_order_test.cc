@@ -88,7 +88,7 @@ TEST_CASE("scale-down order: which instance goes first") {
   }
 }
 
-TEST_CASE("scale-down order: an instance is never removed before itself; ties keep input order") {
+TEST_CASE("scale-down order: an instance is never removed before itself, and ties keep input order") {
   const ScaleDownCandidate a = running_ready(1, 1000);
   CHECK_FALSE(removed_before(a, a));
   // Unready candidates ignore ready_since (it is only meaningful while ready).
