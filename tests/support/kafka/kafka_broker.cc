@@ -27,23 +27,6 @@ constexpr const char* kJava = "/usr/bin/java";
 constexpr auto kStopGrace = 15s;
 constexpr auto kAdminTimeout = 30s;
 
-// A loopback TCP port the kernel just handed out (bound to port 0, then released).
-int unused_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 Status write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::trunc);
   out << content;
@@ -171,9 +154,9 @@ Result<std::unique_ptr<KafkaBroker>> KafkaBroker::start(const KafkaBrokerOptions
   broker->dir_ = tmpl;
   const std::string& dir = broker->dir_;
 
-  broker->port_ = unused_loopback_port();
+  broker->port_ = free_loopback_port();
   do {
-    broker->controller_port_ = unused_loopback_port();
+    broker->controller_port_ = free_loopback_port();
   } while (broker->controller_port_ == broker->port_ && broker->port_ != 0);
   if (broker->port_ == 0 || broker->controller_port_ == 0) {
     return unavailable("no free loopback port for the Kafka broker");
