@@ -10,7 +10,7 @@ export CCACHE_NOHASHDIR := true
 # The tests share one precompiled <catch2/catch.hpp>; ccache caches its users only with these.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: all deps peers build build-debug demo demo-stream test test-unit sim-long fuzz fuzz-run bench lint-examples format clean
+.PHONY: all deps peers build build-debug demo demo-stream test test-unit sim-long fuzz fuzz-run fuzz-long bench lint-examples format clean
 
 all: build
 
@@ -62,6 +62,10 @@ fuzz: deps
 
 fuzz-run: fuzz
 	@scripts/run-fuzzers build-fuzz $(FUZZ_SECONDS)
+
+## Every fuzzer for 10 minutes, growing the corpus kept in build-fuzz/corpus (5 targets: 50 minutes).
+fuzz-long: fuzz
+	@scripts/run-fuzzers build-fuzz 600
 
 bench: build
 	@scripts/bench

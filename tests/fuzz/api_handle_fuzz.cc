@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "api/request_guard.h"
 #include "api/router.h"
 
 namespace {
@@ -64,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static api::Authenticator no_auth;
   static api::Authenticator with_auth = [] {
     api::Authenticator a;
-    (void)a.add_token("tok", api::Role::kDeployer, "ci");
+    (void)a.add_token("fuzz-deployer-token", api::Role::kDeployer, "ci");
     return a;
   }();
   static api::WebhookSecrets webhooks{std::string("secret"), std::string("gl")};
@@ -75,6 +76,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   boost::beast::error_code ec;
   parser.put(boost::asio::buffer(data + 1, size - 1), ec);
   if (ec || !parser.is_done()) return 0;
+  // The server's pre-routing checks (Host, Origin, Content-Type, framing) run first there too.
+  static const api::HostPolicy hosts =
+      api::HostPolicy::make("127.0.0.1:7070", 7070, {"sluice.example.com"}).value();
+  if (auto refused = api::guard_request(parser.get(), hosts)) {
+    check(*refused);
+    if (data[0] & 2) return 0;  // else route it anyway, to keep the router's coverage
+  }
   api::ApiContext ctx{facade, (data[0] & 1) ? with_auth : no_auth, webhooks, 1 << 12};
   api::HandleResult result = api::handle(parser.get(), ctx);
   if (auto* res = std::get_if<api::Response>(&result)) check(*res);
