@@ -48,7 +48,8 @@ size_t find_header(const std::string& buf, size_t head_end, const std::string& l
   return std::string::npos;
 }
 
-// Reads one response with a Content-Length body; false on error.
+// Reads one response with a Content-Length body; false on error or a status other than 2xx
+// (a 4xx or 5xx from the server under test is a failure to its client).
 bool read_response(int fd, std::string& buf) {
   for (;;) {
     const size_t head_end = buf.find("\r\n\r\n");
@@ -57,8 +58,10 @@ bool read_response(int fd, std::string& buf) {
       if (cl == std::string::npos) return false;
       const size_t len = std::stoul(buf.substr(cl));
       if (buf.size() >= head_end + 4 + len) {
+        // "HTTP/1.1 200 OK": the status code starts at offset 9.
+        const bool ok = buf.size() > 9 && buf.compare(0, 5, "HTTP/") == 0 && buf[9] == '2';
         buf.erase(0, head_end + 4 + len);
-        return true;
+        return ok;
       }
     }
     char chunk[16384];
@@ -89,6 +92,7 @@ Latencies paced_run(unsigned short port, const std::string& target, int rate, in
     threads.emplace_back([&, c] {
       Latencies& out = per[static_cast<size_t>(c)];
       int fd = connect_loopback(port);
+      out.asked = per_conn;
       if (fd < 0) {
         out.errors = per_conn;
         return;
@@ -106,7 +110,10 @@ Latencies paced_run(unsigned short port, const std::string& target, int rate, in
           close(fd);
           buf.clear();
           fd = connect_loopback(port);
-          if (fd < 0) return;
+          if (fd < 0) {
+            out.errors += per_conn - i - 1;  // the rest were never sent: failures, not absent
+            return;
+          }
           continue;
         }
         out.ms.push_back(
@@ -120,6 +127,7 @@ Latencies paced_run(unsigned short port, const std::string& target, int rate, in
   for (auto& l : per) {
     all.ms.insert(all.ms.end(), l.ms.begin(), l.ms.end());
     all.errors += l.errors;
+    all.asked += l.asked;
   }
   return all;
 }

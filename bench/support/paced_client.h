@@ -10,10 +10,16 @@
 namespace sluice::bench {
 
 struct Latencies {
-  std::vector<double> ms;
-  int errors = 0;
-  // Sorts on first use; 0 when nothing was measured.
+  std::vector<double> ms;  // one per request answered 2xx
+  int errors = 0;          // requests not answered, answered non-2xx, or never sent
+  int asked = 0;           // requests scheduled
+  // Sorts on first use; 0 when nothing was measured, so never judge a goal by it alone: use
+  // complete() first.
   double percentile(double p);
+  // Every scheduled request was answered 2xx (a goal is "met" only then).
+  bool complete() const {
+    return asked > 0 && errors == 0 && ms.size() == static_cast<size_t>(asked);
+  }
 };
 
 Latencies paced_run(unsigned short port, const std::string& target, int rate, int seconds,
