@@ -67,7 +67,10 @@ std::string default_token_name(std::string_view token) {
 }
 
 Status Authenticator::add_token(std::string_view token, Role role, std::string name) {
-  if (token.empty()) return invalid_argument("empty token");
+  if (token.size() < kMinTokenLength)
+    return invalid_argument("token too short: tokens need at least " +
+                            std::to_string(kMinTokenLength) +
+                            " characters (for example `openssl rand -hex 32`)");
   for (char c : token) {
     if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c)))
       return invalid_argument("token contains whitespace or control characters");
@@ -79,6 +82,7 @@ Status Authenticator::add_token(std::string_view token, Role role, std::string n
 
 Status Authenticator::add_auth_file_content(std::string_view content, std::string_view origin) {
   size_t line_no = 0;
+  size_t added = 0;
   while (!content.empty()) {
     ++line_no;
     size_t nl = content.find('\n');
@@ -87,17 +91,27 @@ Status Authenticator::add_auth_file_content(std::string_view content, std::strin
     if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
     line = trim(line);
     if (line.empty()) continue;
+    // No field of a line is ever quoted back: which one is the token is what may be wrong.
     auto fields = split_ws(line);
     std::string where = std::string(origin) + ":" + std::to_string(line_no) + ": ";
     if (fields.size() < 2 || fields.size() > 3)
-      return invalid_argument(where + "expected 'TOKEN ROLE [NAME]'");
+      return invalid_argument(where + "expected 'TOKEN ROLE [NAME]' (" +
+                              std::to_string(fields.size()) + " fields)");
     auto role = parse_role(fields[1]);
+    if (!role && parse_role(fields[0]))
+      return invalid_argument(where + "the role comes first; the format is 'TOKEN ROLE [NAME]'");
     if (!role)
-      return invalid_argument(where + "unknown role '" + std::string(fields[1]) +
-                              "' (viewer, deployer or admin)");
+      return invalid_argument(where +
+                              "the second field is not a role (viewer, deployer or admin); the "
+                              "format is 'TOKEN ROLE [NAME]'");
     Status st = add_token(fields[0], *role, fields.size() == 3 ? std::string(fields[2]) : "");
     if (!st.is_ok()) return invalid_argument(where + st.message());
+    ++added;
   }
+  if (added == 0)
+    return invalid_argument(std::string(origin) +
+                            ": no tokens (expected 'TOKEN ROLE [NAME]' lines); an auth file "
+                            "without tokens would leave the API open");
   return Status::ok();
 }
 

@@ -3,7 +3,12 @@
 // Tokens come from the config file (auth.tokens) and/or an --auth-file (one "TOKEN ROLE [NAME]"
 // per line, '#' starts a comment). Only SHA-256 hashes of tokens are kept in memory; a presented
 // token is hashed and compared against every entry with CRYPTO_memcmp, without an early exit.
-// Tokens are never logged or put into error messages.
+// Tokens are never logged or put into error messages, not even a field of an auth-file line
+// that is in the wrong place (a swapped "ROLE TOKEN" line is named by file:line only).
+//
+// Strength: a token has at least kMinTokenLength characters and no whitespace or control
+// characters. An auth file without any token is an error: it would otherwise leave the API open
+// to anyone ("no tokens" means "no auth").
 //
 // Thread safety: build the Authenticator once, then authenticate() is const and thread-safe.
 #pragma once
@@ -31,11 +36,17 @@ struct Identity {
 // The default actor name for a token without one: "token-" + first 8 hex chars of its SHA-256.
 std::string default_token_name(std::string_view token);
 
+// The shortest token accepted: 16 characters (`openssl rand -hex 32` gives 64).
+inline constexpr size_t kMinTokenLength = 16;
+
 class Authenticator {
  public:
-  // Adds a token. Empty tokens are rejected; an empty name becomes default_token_name(token).
+  // Adds a token. A token shorter than kMinTokenLength or holding whitespace or control
+  // characters is refused (the message states the rule, never the token); an empty name becomes
+  // default_token_name(token).
   Status add_token(std::string_view token, Role role, std::string name);
-  // Parses the --auth-file format. `origin` names the file in errors ("auth.txt:3: ...").
+  // Parses the --auth-file format. `origin` names the file in errors ("auth.txt:3: ..."); content
+  // without any token line is an error.
   Status add_auth_file_content(std::string_view content, std::string_view origin);
   Status load_auth_file(const std::string& path);
 

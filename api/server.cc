@@ -15,6 +15,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "api/auth_failure_log.h"
+#include "api/request_guard.h"
+
 namespace sluice::api {
 namespace {
 
@@ -43,6 +46,8 @@ struct ApiServer::Core {
   WebhookSecrets webhooks;
   ServerOptions options;
   ApiContext ctx;
+  HostPolicy hosts;  // set by start() before the first accept, immutable afterwards
+  AuthFailureLog auth_failures;
   tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
 
@@ -65,7 +70,11 @@ using Core = ApiServer::Core;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Core> core)
-      : stream_(std::move(socket)), core_(std::move(core)), heartbeat_(stream_.get_executor()) {}
+      : stream_(std::move(socket)), core_(std::move(core)), heartbeat_(stream_.get_executor()) {
+    beast::error_code ec;
+    auto peer = stream_.socket().remote_endpoint(ec);
+    remote_address_ = ec ? "unknown" : peer.address().to_string();
+  }
 
   ~Session() {
     std::lock_guard lock(core_->mu);
@@ -129,7 +138,18 @@ class Session : public std::enable_shared_from_this<Session> {
       return send(error_response(http::status::request_header_fields_too_large, "headers_too_large",
                                  "request headers too large"));
     }
-    if (ec) return close();  // EOF, timeout (slowloris), reset, malformed request
+    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      // Malformed (including conflicting Content-Length / Transfer-Encoding): say so, then close,
+      // since where this request ends is unknown.
+      head_request_ = false;
+      keep_alive_ = false;
+      version_ = 11;
+      state_ = State::kHandling;
+      return send(error_response(http::status::bad_request, "bad_request",
+                                 "malformed request: " + ec.message()));
+    }
+    if (ec) return close();  // EOF, timeout (slowloris), reset
     state_ = State::kHandling;
     ++served_;
     Request req = parser_->release();
@@ -137,6 +157,10 @@ class Session : public std::enable_shared_from_this<Session> {
     head_request_ = req.method() == http::verb::head;
     keep_alive_ = req.keep_alive() && served_ < options().max_requests_per_connection &&
                   !core_->stopping.load();
+    if (auto refused = guard_request(req, core_->hosts)) {
+      keep_alive_ = false;  // a bad framing leaves the rest of the stream unreadable
+      return send(std::move(*refused));
+    }
     HandleResult result = [&]() -> HandleResult {
       try {
         return handle(req, core_->ctx);
@@ -146,9 +170,23 @@ class Session : public std::enable_shared_from_this<Session> {
         return error_response(http::status::internal_server_error, "internal", "internal error");
       }
     }();
-    if (auto* res = std::get_if<Response>(&result)) return send(std::move(*res));
+    if (auto* res = std::get_if<Response>(&result)) {
+      if (res->result() == http::status::unauthorized) note_auth_failure(req);
+      return send(std::move(*res));
+    }
     if (auto* stream = std::get_if<EventStream>(&result)) return start_stream(*stream);
     start_deferred(std::get<Deferred>(std::move(result)));
+  }
+
+  // The router answers 401 synchronously (bad or missing token, bad webhook signature).
+  void note_auth_failure(const Request& req) {
+    std::string_view target = to_sv(req.target());
+    std::string request(to_sv(req.method_string()));
+    request += " ";
+    request += target.substr(0, target.find('?'));  // a query may carry anything; the path not
+    if (auto line = core_->auth_failures.note(remote_address_, request,
+                                              std::chrono::steady_clock::now()))
+      spdlog::warn("{}", *line);
   }
 
   void start_deferred(Deferred deferred) {
@@ -291,6 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool head_request_ = false;
   bool keep_alive_ = true;
   size_t served_ = 0;
+  std::string remote_address_;
   // Streaming state.
   std::unique_ptr<controller::Subscription> subscription_;
   std::deque<std::string> outbox_;
@@ -395,6 +434,10 @@ Result<tcp::endpoint> ApiServer::start() {
     return failed_precondition("refusing to listen on " + core_->options.listen +
                                " without auth tokens; configure auth.tokens or --auth-file, "
                                "or listen on 127.0.0.1");
+  for (const auto& entry : core_->options.allowed_hosts) {
+    if (Status st = check_allowed_host(entry); !st.is_ok())
+      return invalid_argument("api.allowedHosts: " + st.message());
+  }
   beast::error_code ec;
   auto& acceptor = core_->acceptor;
   acceptor.open(endpoint->protocol(), ec);
@@ -403,6 +446,9 @@ Result<tcp::endpoint> ApiServer::start() {
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return unavailable("cannot listen on " + core_->options.listen + ": " + ec.message());
   auto bound = acceptor.local_endpoint(ec);
+  auto hosts = HostPolicy::make(core_->options.listen, bound.port(), core_->options.allowed_hosts);
+  if (!hosts.is_ok()) return hosts.status();
+  core_->hosts = std::move(*hosts);
   asio::dispatch(acceptor.get_executor(), [core = core_] { do_accept(core); });
   return bound;
 }

@@ -6,6 +6,14 @@
 // in full within request_timeout (slowloris), or the connection is closed; idle keep-alive
 // connections get the same deadline. Bodies over body_limit get 413 and the connection closes.
 //
+// Before routing, every request passes guard_request() (api/request_guard.h): framing (only
+// "Transfer-Encoding: chunked", never with Content-Length), Host, and for mutating calls Origin
+// and Content-Type. A refused request is answered (400/421/403/415) and its connection closed; a
+// request that Beast cannot parse gets 400 and a close.
+//
+// Failed authentication (a 401 from the router) is logged with the client's address, at most one
+// line per address per 10 s carrying the count (api/auth_failure_log.h).
+//
 // Event streams (SSE): replay from the facade's journal (ids > Last-Event-ID), then live events
 // from facade.subscribe(), and a comment line every heartbeat_interval. A client that falls
 // more than max_stream_backlog frames behind is disconnected.
@@ -23,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,6 +46,9 @@ namespace sluice::api {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port, [v6]:port; port 0 = kernel-assigned
+  // Host names served besides the listen address (api.allowedHosts / --allowed-host): "name"
+  // (any port) or "name:port", e.g. the name of a reverse proxy in front of the API.
+  std::vector<std::string> allowed_hosts;
   size_t body_limit = 1 << 20;
   size_t header_limit = 16 << 10;
   Duration request_timeout = Duration(10'000);
@@ -58,7 +70,8 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
-  // Binds and starts accepting. Refuses a non-loopback address when no token is configured.
+  // Binds and starts accepting. Refuses a non-loopback address when no token is configured, and
+  // an allowed_hosts entry that is not "name" or "name:port".
   // Returns the bound endpoint (with the real port when port 0 was asked).
   Result<boost::asio::ip::tcp::endpoint> start();
   void shutdown(Duration grace, std::function<void()> done);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <system_error>
 
 namespace sluice {
@@ -198,6 +199,25 @@ Status PosixFilesystem::sync_file(const std::string& path) {
 
 Status PosixFilesystem::sync_dir(const std::string& dir) {
   return fsync_path(dir, O_RDONLY | O_DIRECTORY, "fsync directory");
+}
+
+Result<std::string> resolve_inside(const std::string& root, const std::string& base,
+                                   const std::string& path, std::string_view root_label) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path real_root = fs::canonical(root, ec);
+  if (ec) return invalid_argument(std::string(root_label) + " " + root + ": " + ec.message());
+  fs::path p(path);
+  if (p.is_relative()) p = fs::path(base) / p;
+  const fs::path real = fs::weakly_canonical(p, ec);
+  if (ec) return invalid_argument(path + ": " + ec.message());
+  auto [root_end, real_it] =
+      std::mismatch(real_root.begin(), real_root.end(), real.begin(), real.end());
+  if (root_end != real_root.end()) {
+    return invalid_argument("resolves to " + real.string() + ", outside " +
+                            std::string(root_label) + " " + real_root.string());
+  }
+  return real.string();
 }
 
 }  // namespace sluice

@@ -94,4 +94,14 @@ Status errno_status(std::string_view op, std::string_view path, int err);
 // Joins a directory and a name with exactly one '/'.
 std::string join_path(std::string_view dir, std::string_view name);
 
+// Where `path` really is, when that is inside `root`: `path` is taken relative to `base` unless
+// absolute, and every symlink of its existing part is followed (weakly_canonical), as are those
+// of `root`; the result is checked component by component, so "/a/bc" is not inside "/a/b".
+// kInvalidArgument "resolves to <where>, outside <root_label> <root>" otherwise (the caller
+// names `path`); an error naming the path when resolution fails (a loop, a missing root).
+// Reads the filesystem without the Filesystem seam: it answers what the kernel will do with the
+// path a moment later.
+Result<std::string> resolve_inside(const std::string& root, const std::string& base,
+                                   const std::string& path, std::string_view root_label);
+
 }  // namespace sluice

@@ -6,6 +6,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "base/redact.h"
+
 namespace sluice::cli {
 namespace {
 
@@ -26,7 +28,8 @@ beast::error_code run_op(asio::io_context& ioc, Start&& start) {
 }
 
 Status transport_error(const std::string& what, const beast::error_code& ec,
-                       const std::string& server) {
+                       const std::string& server_url) {
+  const std::string server = redact_url(server_url);
   if (ec == beast::error::timeout)
     return Status(StatusCode::kDeadlineExceeded, what + " " + server + ": timed out");
   return unavailable(what + " " + server + ": " + ec.message());
@@ -63,15 +66,16 @@ http::request<http::string_body> make_request(http::verb verb, const std::string
 
 Result<ServerAddress> parse_server_url(const std::string& url) {
   std::string rest = url;
+  const std::string shown = redact_url(url);
   if (rest.rfind("https://", 0) == 0)
-    return invalid_argument("https is not supported by this client: " + url);
+    return invalid_argument("https is not supported by this client: " + shown);
   if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
   if (size_t slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
-  if (rest.empty()) return invalid_argument("bad server URL: '" + url + "'");
+  if (rest.empty()) return invalid_argument("bad server URL: '" + shown + "'");
   ServerAddress out;
   if (rest.front() == '[') {
     size_t close = rest.find(']');
-    if (close == std::string::npos) return invalid_argument("bad server URL: '" + url + "'");
+    if (close == std::string::npos) return invalid_argument("bad server URL: '" + shown + "'");
     out.host = rest.substr(1, close - 1);
     out.port = close + 2 <= rest.size() && rest[close + 1] == ':' ? rest.substr(close + 2) : "80";
   } else if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
@@ -82,7 +86,7 @@ Result<ServerAddress> parse_server_url(const std::string& url) {
     out.port = "80";
   }
   if (out.host.empty() || out.port.empty())
-    return invalid_argument("bad server URL: '" + url + "'");
+    return invalid_argument("bad server URL: '" + shown + "'");
   return out;
 }
 

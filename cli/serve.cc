@@ -11,6 +11,7 @@
 #include "api/logging.h"
 #include "api/server.h"
 #include "base/duration.h"
+#include "base/redact.h"
 
 namespace sluice::cli {
 namespace {
@@ -69,11 +70,13 @@ int run_serve(const api::ServeFlags& flags) {
 
   api::ServerOptions server_options;
   server_options.listen = o.listen;
+  server_options.allowed_hosts = o.allowed_hosts;
   api::ApiServer server(ioc, *facade, auth, webhooks, server_options);
   auto bound = server.start();
   if (!bound.is_ok()) return fail(bound.status().message());
   spdlog::info("api listening on {}:{} ({} tokens, repo {} branch {})",
-               bound->address().to_string(), bound->port(), auth.size(), o.repo, o.branch);
+               bound->address().to_string(), bound->port(), auth.size(), redact_url(o.repo),
+               o.branch);
 
   boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {

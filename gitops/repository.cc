@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "gitops/deadline_stream.h"
 #include "gitops/known_hosts.h"
@@ -146,13 +148,6 @@ int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
   return GIT_ECERTIFICATE;
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  if (from.empty() || from == to) return s;
-  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
-    s.replace(pos, from.size(), to);
-  return s;
-}
-
 Result<std::string> peel_to_commit_sha(git_repository* repo, const char* refname) {
   ObjectPtr obj;
   if (git_revparse_single(obj.out(), repo, refname) != 0) return not_found(last_git_error());
@@ -209,21 +204,38 @@ int export_entry(const char* root, const git_tree_entry* entry, void* payload) {
   return 0;
 }
 
+// Each link was checked alone (lexically) when it was written, but links compose: with
+// "sub/up -> .." the link "sub/l1 -> up/.." reads as "sub" and resolves to the checkout's
+// parent. So once the tree is out, every link is resolved for real and removed when it leads
+// out of `root` (or loops). Removing a link can only make others dangle, never escape.
+Status remove_escaping_links(const fs::path& root) {
+  std::error_code ec;
+  const fs::path real_root = fs::canonical(root, ec);
+  if (ec) return internal_error("resolving " + root.string() + ": " + ec.message());
+  std::vector<fs::path> escaping;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (!it->is_symlink(type_ec)) continue;
+    std::error_code resolve_ec;
+    const fs::path real = fs::weakly_canonical(it->path(), resolve_ec);
+    auto [root_end, real_it] =
+        std::mismatch(real_root.begin(), real_root.end(), real.begin(), real.end());
+    if (resolve_ec || root_end != real_root.end()) escaping.push_back(it->path());
+  }
+  if (ec) return internal_error("walking " + root.string() + ": " + ec.message());
+  for (const auto& link : escaping) {
+    fs::remove(link, ec);
+    if (ec) return internal_error("removing " + link.string() + ": " + ec.message());
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 std::string last_git_error() {
   const git_error* e = git_error_last();
   return e && e->message ? e->message : "";
-}
-
-std::string redact_url(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t host_start = scheme + 3;
-  size_t path_start = url.find('/', host_start);
-  size_t at = url.rfind('@', path_start == std::string::npos ? url.size() : path_start);
-  if (at == std::string::npos || at < host_start) return url;
-  return url.substr(0, host_start) + url.substr(at + 1);
 }
 
 void ensure_libgit2() {
@@ -297,7 +309,8 @@ Result<FetchResult> GitRepository::fetch() {
   create.repository = repo_;
   create.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
   if (git_remote_create_with_opts(remote.out(), config_.url.c_str(), &create) != 0)
-    return invalid_argument("remote " + redact_url(config_.url) + ": " + last_git_error());
+    return invalid_argument("remote " + redact_url(config_.url) + ": " +
+                            redact_urls_in(last_git_error()));
   const char* specs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
   git_strarray refspecs = {const_cast<char**>(specs), 2};
 
@@ -324,7 +337,7 @@ Result<FetchResult> GitRepository::fetch() {
         : !ctx.callback_error.empty() ? ctx.callback_error
                                       : last_git_error();
     // libgit2 messages may quote the URL; never let credentials in it escape.
-    why = replace_all(why, config_.url, redact_url(config_.url));
+    why = redact_urls_in(why);
     std::string message = "fetch " + redact_url(config_.url) + ": " + why;
     if (timed_out) return Status(StatusCode::kDeadlineExceeded, message);
     return unavailable(message);
@@ -374,6 +387,10 @@ Result<std::string> GitRepository::checkout(const std::string& sha) {
     fs::remove_all(tmp, ec);
     return ctx.status.is_ok() ? internal_error("exporting " + sha + ": " + last_git_error())
                               : ctx.status;
+  }
+  if (Status st = remove_escaping_links(tmp); !st.is_ok()) {
+    fs::remove_all(tmp, ec);
+    return st;
   }
   fs::rename(tmp, dir, ec);
   if (ec) {

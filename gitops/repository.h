@@ -14,6 +14,7 @@
 #include <string>
 
 #include "base/clock.h"
+#include "base/redact.h"
 #include "base/status.h"
 
 struct git_repository;
@@ -52,8 +53,8 @@ struct FetchResult {
   bool forced = false;        // previous_head is not an ancestor of head (force-push/rewrite)
 };
 
-// URL with any user:password@ removed, safe to show in status and logs.
-std::string redact_url(const std::string& url);
+// URL with any user:password@ removed, safe to show in status and logs (base/redact.h).
+using ::sluice::redact_url;
 
 // Calls git_libgit2_init exactly once per process (thread-safe).
 void ensure_libgit2();

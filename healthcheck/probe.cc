@@ -41,6 +41,7 @@ void async_probe_once(const asio::any_io_executor& executor, const manifests::Pr
     spec.argv = probe.exec->command;
     spec.env = target.env;
     spec.working_dir = target.working_dir;
+    spec.confine_to = target.checkout_dir;
     spec.timeout = probe.timeout;
     spec.output_limit = 1024;
     async_exec(executor, std::move(spec), [done = std::move(done)](ExecOutcome out) {

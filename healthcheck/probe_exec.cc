@@ -40,6 +40,7 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
     request.argv = spec_.argv;
     request.env = spec_.env;
     request.working_dir = spec_.working_dir;
+    request.confine_to = spec_.confine_to;
     request.stdout_fd = fds[1];
     request.stderr_fd = fds[1];
     auto pid = spawn_process(request);

@@ -23,6 +23,7 @@ struct ExecSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // complete environment ("NAME=value")
   std::string working_dir;
+  std::string confine_to;  // SpawnRequest::confine_to: the checkout a relative command stays in
   Duration timeout{1000};
   size_t output_limit = 4096;  // bytes of output tail kept
 };

@@ -20,6 +20,7 @@ namespace sluice::healthcheck {
 struct ProbeTarget {
   std::map<std::string, int> ports;  // named ports of the instance
   std::string working_dir;           // absolute; exec commands run here
+  std::string checkout_dir;          // exec commands that are relative paths must stay in it
   std::vector<std::string> env;      // "NAME=value", the instance's environment for exec
 };
 

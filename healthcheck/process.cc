@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "base/filesystem.h"
+
 extern char** environ;
 
 namespace sluice::healthcheck {
@@ -50,6 +52,28 @@ Result<pid_t> spawn_process(const SpawnRequest& request) {
   if (request.argv.empty() || request.argv[0].empty()) {
     return invalid_argument("spawn: empty command");
   }
+  const bool search_path = request.argv[0].find('/') == std::string::npos;
+  // The file to execute. Confined, it is the resolved path, so no symlink is followed again
+  // between the check and the exec (the checkout is ours and read-only).
+  std::string program = request.argv[0];
+  std::string working_dir = request.working_dir;
+  if (!request.confine_to.empty()) {
+    auto dir = resolve_inside(request.confine_to, request.confine_to,
+                              working_dir.empty() ? "." : working_dir, "the checkout");
+    if (!dir) {
+      return invalid_argument(fmt::format("spawn {}: working dir {}: {}", request.argv[0],
+                                          working_dir, dir.status().message()));
+    }
+    working_dir = *dir;
+    if (!search_path && request.argv[0].front() != '/') {
+      auto resolved = resolve_inside(request.confine_to, *dir, request.argv[0], "the checkout");
+      if (!resolved) {
+        return invalid_argument(
+            fmt::format("spawn {}: {}", request.argv[0], resolved.status().message()));
+      }
+      program = *resolved;
+    }
+  }
   SpawnAttrs s;
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   if (request.new_session) {
@@ -79,17 +103,17 @@ Result<pid_t> spawn_process(const SpawnRequest& request) {
   redirect(request.stdout_fd, STDOUT_FILENO, O_WRONLY);
   redirect(request.stderr_fd, STDERR_FILENO, O_WRONLY);
   posix_spawn_file_actions_addclosefrom_np(&s.actions, 3);
-  if (!request.working_dir.empty()) {
-    posix_spawn_file_actions_addchdir_np(&s.actions, request.working_dir.c_str());
+  if (!working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&s.actions, working_dir.c_str());
   }
 
   auto argv = c_array(request.argv);
   auto envp = c_array(request.env);
   pid_t pid = 0;
-  const bool search_path = request.argv[0].find('/') == std::string::npos;
-  const int rc = search_path
-                     ? posix_spawnp(&pid, argv[0], &s.actions, &s.attr, argv.data(), envp.data())
-                     : posix_spawn(&pid, argv[0], &s.actions, &s.attr, argv.data(), envp.data());
+  const int rc =
+      search_path
+          ? posix_spawnp(&pid, argv[0], &s.actions, &s.attr, argv.data(), envp.data())
+          : posix_spawn(&pid, program.c_str(), &s.actions, &s.attr, argv.data(), envp.data());
   if (rc != 0) {
     return Status(rc == ENOENT || rc == EACCES || rc == ENOTDIR || rc == ENOEXEC
                       ? StatusCode::kInvalidArgument

@@ -27,10 +27,18 @@ struct SpawnRequest {
   // true: the child starts a new session (setsid), so it is also its own process group and
   // survives the caller. false: only a new process group. Either way pgid == pid.
   bool new_session = false;
+  // When set (a revision's checkout): working_dir (empty = this directory), and argv[0] when it
+  // is a relative path (holds a '/'), must resolve inside it after every symlink is followed
+  // (resolve_inside, base/filesystem.h); the program is then started by its resolved path, with
+  // argv[0] passed as written. An absolute argv[0] or a PATH lookup is the caller's explicit
+  // choice and is not confined.
+  std::string confine_to;
 };
 
 // The pid of the started child, or an error naming the command and the errno text
 // ("spawn ./bin/x: No such file or directory"). glibc reports exec and chdir failures here.
+// A path that leaves confine_to is kInvalidArgument, "spawn <argv0>: <argv0> resolves to
+// <where>, outside the checkout <dir>", and nothing is started.
 Result<pid_t> spawn_process(const SpawnRequest& request);
 
 // Decoded wait status.

@@ -8,6 +8,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "base/clock.h"
+#include "base/http_framing.h"
 #include "traffic/front_door.h"
 
 namespace sluice::traffic {
@@ -86,6 +87,9 @@ void ProxySession::on_request(error_code ec) {
   head_request_ = request_.method() == http::verb::head;
   started_ = std::chrono::steady_clock::now();
   retried_ = false;
+  // Request smuggling: a body framed otherwise than by one Content-Length or exactly "chunked"
+  // was read by Beast as something else than a server behind us (or in front) may read it.
+  if (request_framing_error(request_.base())) return reply_local(400, "malformed request\n");
 
   table_ = door_->table();
   std::optional<Choice> choice;

@@ -7,6 +7,8 @@
 #include <boost/beast/http.hpp>
 #include <memory>
 
+#include "base/redact.h"
+
 namespace sluice::analysis {
 
 namespace asio = boost::asio;
@@ -16,10 +18,11 @@ using tcp = asio::ip::tcp;
 
 Result<ParsedUrl> parse_http_url(const std::string& url) {
   const std::string scheme = "http://";
+  const std::string shown = redact_url(url);  // messages reach measurements, events and the API
   if (url.rfind("https://", 0) == 0) {
-    return invalid_argument("https is not supported (use http on loopback): " + url);
+    return invalid_argument("https is not supported (use http on loopback): " + shown);
   }
-  if (url.rfind(scheme, 0) != 0) return invalid_argument("URL must start with http://: " + url);
+  if (url.rfind(scheme, 0) != 0) return invalid_argument("URL must start with http://: " + shown);
   std::string rest = url.substr(scheme.size());
   ParsedUrl out;
   const size_t slash = rest.find_first_of("/?");
@@ -31,7 +34,7 @@ Result<ParsedUrl> parse_http_url(const std::string& url) {
   }
   if (!authority.empty() && authority[0] == '[') {
     const size_t close = authority.find(']');
-    if (close == std::string::npos) return invalid_argument("bad IPv6 host in URL: " + url);
+    if (close == std::string::npos) return invalid_argument("bad IPv6 host in URL: " + shown);
     out.host = authority.substr(1, close - 1);
     const std::string after = authority.substr(close + 1);
     if (!after.empty() && after[0] == ':') out.port = after.substr(1);
@@ -41,9 +44,9 @@ Result<ParsedUrl> parse_http_url(const std::string& url) {
     if (colon != std::string::npos) out.port = authority.substr(colon + 1);
   }
   if (out.port.empty()) out.port = "80";
-  if (out.host.empty()) return invalid_argument("URL has no host: " + url);
+  if (out.host.empty()) return invalid_argument("URL has no host: " + shown);
   for (char c : out.port) {
-    if (c < '0' || c > '9') return invalid_argument("bad port in URL: " + url);
+    if (c < '0' || c > '9') return invalid_argument("bad port in URL: " + shown);
   }
   return out;
 }

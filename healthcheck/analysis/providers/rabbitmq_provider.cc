@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/redact.h"
 #include "healthcheck/analysis/http_client.h"
 #include "healthcheck/analysis/provider.h"
 
@@ -28,7 +29,7 @@ class RabbitmqProvider final : public Provider {
     req.url = base + "/api/queues/" + url_encode(q.vhost) + "/" + url_encode(q.queue);
     req.timeout = env_.default_timeout;
     req.max_body_bytes = env_.max_response_bytes;
-    const std::string query = "GET " + req.url + " " + q.field;
+    const std::string query = "GET " + redact_url(req.url) + " " + q.field;
     std::string password = "guest";
     if (q.password_file) {
       std::ifstream in(*q.password_file);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "base/redact.h"
 #include "healthcheck/analysis/http_client.h"
 #include "healthcheck/analysis/json_path.h"
 #include "healthcheck/analysis/provider.h"
@@ -41,7 +42,7 @@ class WebProvider final : public Provider {
     for (const auto& h : w.headers) req.headers.emplace_back(h.name, h.value);
     if (w.body) req.body = *w.body;
     const std::string query =
-        req.method + " " + w.url + (w.json_path.empty() ? "" : " " + w.json_path);
+        req.method + " " + redact_url(w.url) + (w.json_path.empty() ? "" : " " + w.json_path);
     const Clock* clock = env_.clock;
     const std::string path = w.json_path.empty() ? "$" : w.json_path;
     http_fetch(env_.executor, std::move(req),

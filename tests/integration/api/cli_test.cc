@@ -113,19 +113,22 @@ TEST_CASE("cli with auth: 3 without a token, SLUICE_TOKEN works, verbs need depl
       std::filesystem::temp_directory_path() / ("sluice-cli-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto auth_file = (dir / "tokens").string();
-  std::ofstream(auth_file) << "# test tokens\nview-tok viewer viewer-bot\ndeploy-tok deployer ci\n";
+  const std::string view = "view-token-0123456789", deploy = "deploy-token-0123456789";
+  std::ofstream(auth_file) << "# test tokens\n"
+                           << view << " viewer viewer-bot\n"
+                           << deploy << " deployer ci\n";
   FakeServer server({"--auth-file", auth_file});
   CHECK(sluice_cli({"status", "inventory", "--server", server.url}).exit_code == 3);
-  CHECK(sluice_cli({"status", "inventory", "--server", server.url}, {"SLUICE_TOKEN=view-tok"})
+  CHECK(sluice_cli({"status", "inventory", "--server", server.url}, {"SLUICE_TOKEN=" + view})
             .exit_code == 0);
-  CHECK(sluice_cli({"promote", "orders-api", "--server", server.url, "--token", "view-tok"})
+  CHECK(sluice_cli({"promote", "orders-api", "--server", server.url, "--token", view})
             .exit_code == 3);
   auto promoted = sluice_cli(
-      {"promote", "orders-api", "--server", server.url, "--token", "deploy-tok", "-o", "json"});
+      {"promote", "orders-api", "--server", server.url, "--token", deploy, "-o", "json"});
   REQUIRE(promoted.exit_code == 0);
   CHECK(promoted.as_json()["currentStepIndex"] == 2);
   auto events = sluice_cli(
-      {"events", "orders-api", "--server", server.url, "--token", "view-tok", "-o", "json"});
+      {"events", "orders-api", "--server", server.url, "--token", view, "-o", "json"});
   REQUIRE(events.exit_code == 0);
   CHECK(events.as_json()["items"].back()["actor"] == "ci");
   std::filesystem::remove_all(dir);

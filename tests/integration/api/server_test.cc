@@ -238,7 +238,7 @@ TEST_CASE("graceful shutdown: in-flight verb completes, idle and streams close",
   REQUIRE(stream.read_stream_header());
   TestConnection busy(f.port);
   REQUIRE_FALSE(
-      busy.write("POST /api/v1/rollouts/orders-api/promote HTTP/1.1\r\nHost: x\r\n"
+      busy.write("POST /api/v1/rollouts/orders-api/promote HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  "Content-Length: 0\r\n\r\n"));
   for (int i = 0; i < 300 && !holding.holding(); ++i) std::this_thread::sleep_for(5ms);
   REQUIRE(holding.holding());

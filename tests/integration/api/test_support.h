@@ -139,16 +139,17 @@ inline std::string http_get(const std::string& target, const std::string& extra_
   return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n";
 }
 
-// A child process with its stdout captured through a pipe.
+// A child process with its stdout (and, when asked, its stderr) captured through a pipe.
 class ChildProcess {
  public:
   ChildProcess(const std::vector<std::string>& argv,
-               const std::vector<std::string>& extra_env = {}) {
+               const std::vector<std::string>& extra_env = {}, bool capture_stderr = false) {
     int fds[2];
     if (pipe(fds) != 0) return;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    if (capture_stderr) posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     posix_spawn_file_actions_addclose(&actions, fds[1]);
     std::vector<char*> args;

@@ -189,6 +189,31 @@ TEST_CASE("checkout materialises a read-only tree per commit", "[gitops][reposit
   CHECK((*repo)->checkout(std::string(40, 'f')).status().code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("checkout drops a chain of symlinks that leaves the tree only when composed",
+          "[gitops][repository][security]") {
+  TempDir tmp;
+  WorkRepo work(tmp.path / "work");
+  work.write("bin/run.sh", "#!/bin/sh\necho hi\n");
+  fs::create_directories(work.dir / "sub");
+  // Each link alone stays inside (read lexically); sub/l1 really is the checkout's parent.
+  REQUIRE(::symlink("..", (work.dir / "sub/up").c_str()) == 0);
+  REQUIRE(::symlink("up/..", (work.dir / "sub/l1").c_str()) == 0);
+  REQUIRE(::symlink("up/bin/run.sh", (work.dir / "sub/run").c_str()) == 0);
+  std::string sha = work.commit("links");
+
+  auto repo = GitRepository::open_mirror(config_for(work.dir.string(), tmp.path / "s"));
+  REQUIRE(repo.is_ok());
+  REQUIRE((*repo)->fetch().is_ok());
+  auto dir = (*repo)->checkout(sha);
+  REQUIRE(dir.is_ok());
+  const fs::path root(*dir);
+  CHECK_FALSE(fs::exists(fs::symlink_status(root / "sub/l1")));
+  REQUIRE(fs::is_symlink(root / "sub/up"));
+  CHECK(fs::equivalent(root / "sub/up", root));
+  REQUIRE(fs::is_symlink(root / "sub/run"));
+  CHECK(fs::equivalent(root / "sub/run", root / "bin/run.sh"));
+}
+
 TEST_CASE("fetch over git:// from a real git daemon on loopback", "[gitops][repository][daemon]") {
   TempDir tmp;
   WorkRepo work(tmp.path / "work");

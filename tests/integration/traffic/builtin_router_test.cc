@@ -323,5 +323,45 @@ TEST_CASE("builtin router serves the blue-green preview door and is idempotent",
   CHECK(!router.stats("orders", 1, 60s));
 }
 
+TEST_CASE("builtin router refuses Transfer-Encoding other than chunked, and with Content-Length",
+          "[traffic][builtin][security]") {
+  EchoBackend v1("v1");
+  BuiltinRouter router(SystemClock::instance());
+  RouteTable t;
+  t.rollout = "orders";
+  t.listen = "127.0.0.1:0";
+  t.revisions.push_back(revision(1, "stable", 100, {endpoint_of(v1, "s")}));
+  REQUIRE(router.apply(t).is_ok());
+  const uint16_t port = *router.listen_port("orders");
+  // The body of each request is a second, smuggled request: the backend must see neither.
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::vector<std::string> framings = {
+      "Transfer-Encoding: identity",
+      "Transfer-Encoding: chunked, identity",
+      "Transfer-Encoding: xchunked",
+      "Transfer-Encoding: gzip, chunked",
+      "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+      "Transfer-Encoding: identity\r\nContent-Length: 5",
+      "Transfer-Encoding: chunked\r\nContent-Length: 5",
+      "Content-Length: 5\r\nTransfer-Encoding: chunked",
+  };
+  for (const auto& framing : framings) {
+    INFO(framing);
+    HttpTestClient client(port);
+    auto r = client.raw("POST / HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n\r\n" + smuggled);
+    CHECK(!r.ec);
+    CHECK(r.status == 400);
+    CHECK(client.closed_by_peer_within(2s));
+  }
+  CHECK(v1.requests() == 0);
+  // Exactly "chunked", in any case, is proxied.
+  HttpTestClient client(port);
+  auto ok = client.raw(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ChUnKeD\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+  CHECK(!ok.ec);
+  CHECK(ok.status == 200);
+  CHECK(v1.requests() == 1);
+}
+
 }  // namespace
 }  // namespace sluice::traffic

@@ -10,6 +10,11 @@ using sluice::testing::FakeFacade;
 
 namespace {
 
+// Tokens need at least 16 characters (api/auth.h).
+const std::string kViewToken = "view-token-0123456789";
+const std::string kDeployToken = "deploy-token-0123456789";
+const std::string kAdminToken = "admin-token-0123456789";
+
 struct Fixture {
   FakeFacade facade;
   Authenticator auth;
@@ -24,9 +29,9 @@ struct Fixture {
   }
 
   void enable_auth() {
-    REQUIRE(auth.add_token("view-token", Role::kViewer, "viewer-bot").is_ok());
-    REQUIRE(auth.add_token("deploy-token", Role::kDeployer, "ci").is_ok());
-    REQUIRE(auth.add_token("admin-token", Role::kAdmin, "").is_ok());
+    REQUIRE(auth.add_token(kViewToken, Role::kViewer, "viewer-bot").is_ok());
+    REQUIRE(auth.add_token(kDeployToken, Role::kDeployer, "ci").is_ok());
+    REQUIRE(auth.add_token(kAdminToken, Role::kAdmin, "").is_ok());
   }
 
   // Runs handle() and, for deferred results, the operation to completion (the fake answers
@@ -158,22 +163,22 @@ TEST_CASE("auth: 401 without or with a wrong token, 403 when the role is too wea
   CHECK(f.call(http::verb::get, "/api/v1/rollouts", "wrong").result() ==
         http::status::unauthorized);
   CHECK(f.call(http::verb::get, "/api/v1/source").result() == http::status::unauthorized);
-  CHECK(f.call(http::verb::get, "/api/v1/rollouts", "view-token").result() == http::status::ok);
+  CHECK(f.call(http::verb::get, "/api/v1/rollouts", kViewToken).result() == http::status::ok);
 
-  auto weak = f.call(http::verb::post, "/api/v1/rollouts/orders-api/promote", "view-token");
+  auto weak = f.call(http::verb::post, "/api/v1/rollouts/orders-api/promote", kViewToken);
   REQUIRE(weak.result() == http::status::forbidden);
   CHECK(body_of(weak)["code"] == "forbidden");
-  CHECK(f.call(http::verb::post, "/api/v1/sync", "view-token").result() == http::status::forbidden);
+  CHECK(f.call(http::verb::post, "/api/v1/sync", kViewToken).result() == http::status::forbidden);
   CHECK(f.call(http::verb::post, "/api/v1/rollouts/orders-api/promote").result() ==
         http::status::unauthorized);
 
   REQUIRE(
-      f.call(http::verb::post, "/api/v1/rollouts/orders-api/promote", "deploy-token").result() ==
+      f.call(http::verb::post, "/api/v1/rollouts/orders-api/promote", kDeployToken).result() ==
       http::status::ok);
   CHECK(f.facade.last_actor() == "ci");
-  REQUIRE(f.call(http::verb::post, "/api/v1/rollouts/orders-api/pause", "admin-token").result() ==
+  REQUIRE(f.call(http::verb::post, "/api/v1/rollouts/orders-api/pause", kAdminToken).result() ==
           http::status::ok);
-  CHECK(f.facade.last_actor() == default_token_name("admin-token"));
+  CHECK(f.facade.last_actor() == default_token_name(kAdminToken));
 
   // Health, readiness, metrics and the dashboard's static files need no token.
   CHECK(f.call(http::verb::get, "/healthz").result() == http::status::ok);
