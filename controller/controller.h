@@ -207,6 +207,9 @@ class Controller {
     std::set<std::string> hooks_started;
     std::map<int64_t, std::string> roles;
     std::map<int64_t, int> scaled;
+    // False until this process has acted on the rollout: until then status.replicas may differ
+    // from what the runtime keeps (reconcile() starts from the observed levels).
+    bool levels_told = false;
     std::vector<std::string> shown_runs;  // run names shown in analysisRuns (newest last)
     std::vector<runtime::InstanceStatus> instances;
     // Set while the router refuses the desired table (the step is held); cleared when a table is

@@ -249,8 +249,21 @@ ReconcileResult Controller::reconcile(const std::string& name) {
   RolloutState& state = it->second;
   const strategies::Observed observed = observe(state);
   const bool runs_changed = capture_analysis_runs(state);
+  Runtime& live = live_[name];
+  strategies::RolloutStatus levels = state.status;
+  if (!live.levels_told) {
+    // The first pass of this process: the runtime keeps what it runs, which is not necessarily
+    // what the last durable decision asked for (a crash between recording a decision and acting
+    // on it leaves them apart; the decision may have been right only for the world of then, e.g.
+    // dropping instances that were unready and have become ready since). The strategy moves
+    // from the levels the runtime really holds.
+    levels.replicas.clear();
+    for (const auto& [revision, o] : observed.revisions) {
+      if (o.instances > 0) levels.replicas[revision] = o.instances;
+    }
+  }
   const strategies::Decision d =
-      strategies::decide(effective_spec(state), state.status, observed, deps_.clock.now());
+      strategies::decide(effective_spec(state), levels, observed, deps_.clock.now());
   const bool changed = !(d.status == state.status);
   strategies::Phase from = state.status.phase;
   state.status = d.status;
@@ -273,6 +286,7 @@ ReconcileResult Controller::reconcile(const std::string& name) {
   if (changed || runs_changed || !d.transitions.empty()) deps_.sink.flush_before_action();
 
   act(state, d, observed);
+  live.levels_told = true;
   const Status routed = route(state, d);
   refresh_read_model(state);
   schedule_publish();

@@ -11,12 +11,14 @@ namespace detail {
 namespace {
 
 // Records a failed hook (evidence: its per-instance results and the revision's instances).
-// Returns true when it aborted the update: a hand-over *to the update* failed.
+// Returns true when it aborted the update: a hand-over *to the update* failed while there is a
+// stable revision to return to. The first revision has none: its failure is recorded and the
+// hand-over completes, as when handing back.
 bool hook_failed(Context& c, int64_t target, const std::string& key, const HookOutcome& outcome,
                  const char* action, int64_t revision) {
   RolloutStatus& s = c.status;
-  const bool promoting =
-      s.in_progress() && !s.aborted && target == s.update_revision && target != s.stable_revision;
+  const bool promoting = s.in_progress() && !s.aborted && s.stable_revision != 0 &&
+                         target == s.update_revision && target != s.stable_revision;
   std::string message =
       fmt::format("{} hook on revision {} failed: {}", action, revision, outcome.message);
   if (promoting) {
@@ -91,13 +93,38 @@ bool is_blue_green(const manifests::RolloutSpec& spec) {
   return std::holds_alternative<manifests::BlueGreenStrategy>(spec.strategy);
 }
 
+// Strategies whose moves keep `replicas - maxUnavailable` ready (the rolling arithmetic).
+bool has_rolling_budget(const manifests::RolloutSpec& spec) {
+  if (std::holds_alternative<manifests::RollingUpdateStrategy>(spec.strategy)) return true;
+  const auto* canary = std::get_if<manifests::CanaryStrategy>(&spec.strategy);
+  return canary && !canary->traffic_routing;
+}
+
 void first_revision(Context& c) {
   const int64_t rev = c.update();
   const int want = c.replicas();
-  c.decision.replicas[rev] = want;
-  c.decision.weights[rev] = 100;
   const int ready = c.ready(rev);
   const RevisionObservation& obs = c.observed.revision(rev);
+  // An earlier revision that never became stable (superseded before it was complete) may be
+  // serving already. Replace it within the budget like any rolling move, not all at once: the
+  // budget holds whether or not a revision has been stable before.
+  if (!c.others().empty() && has_rolling_budget(c.spec)) {
+    std::vector<ScaleTarget> targets{{rev, 0, 0, want}};
+    for (int64_t other : c.others()) targets.push_back({other, 0, 0, 0});
+    if (rolling_move(c, targets, rev)) {
+      c.status.active_revision = rev;
+      c.complete(fmt::format("revision {} is stable: {}/{} ready", rev, ready, want));
+    } else if (obs.crash_loop) {
+      c.status.phase = Phase::kDegraded;
+      c.status.message = fmt::format("revision {} is crash-looping: {}", rev, obs.failure);
+    } else {
+      c.progressing(fmt::format("replacing unfinished revision(s) with revision {}: {}/{} ready",
+                                rev, ready, want));
+    }
+    return;
+  }
+  c.decision.replicas[rev] = want;
+  c.decision.weights[rev] = 100;
   if (ready >= want) {
     if (is_blue_green(c.spec) && !ensure_active(c, rev)) {
       c.progressing(fmt::format("activating revision {}", rev));
@@ -119,6 +146,23 @@ void first_revision(Context& c) {
 void steady(Context& c) {
   const int64_t rev = c.stable();
   const int want = c.replicas();
+  // Other revisions still holding instances: after a restart the controller moves from what the
+  // runtime really runs, which may be more than the last decision asked for (it was recorded,
+  // then the crash came before the scale-down). They go within the budget, not all at once.
+  if (!c.others().empty() && has_rolling_budget(c.spec)) {
+    std::vector<ScaleTarget> targets{{rev, 0, 0, want}};
+    for (int64_t other : c.others()) targets.push_back({other, 0, 0, 0});
+    const bool done = rolling_move(c, targets, rev);
+    const int ready = c.ready(rev);
+    if (done && ready >= want) {
+      c.status.phase = Phase::kHealthy;
+      c.status.message = fmt::format("revision {} is stable: {}/{} ready", rev, ready, want);
+    } else {
+      c.progressing(fmt::format("revision {}: {}/{} ready, scaling down older revisions", rev,
+                                ready, want));
+    }
+    return;
+  }
   c.decision.replicas[rev] = want;
   c.decision.weights[rev] = 100;
   if (is_blue_green(c.spec) && !ensure_active(c, rev)) {
@@ -150,7 +194,9 @@ void apply_scale_downs(Context& c) {
   c.status.scale_downs = std::move(keep);
 }
 
-void check_deadline(Context& c, Phase previous_phase) {
+// `may_abort`: false for the first revision, which has nothing to roll back to; past its
+// deadline it is reported and keeps trying, with or without progressDeadlineAbort.
+void check_deadline(Context& c, Phase previous_phase, bool may_abort) {
   RolloutStatus& s = c.status;
   const int seconds = c.spec.progress_deadline_seconds;
   if (seconds <= 0 || previous_phase == Phase::kPaused || c.hold) return;
@@ -162,7 +208,7 @@ void check_deadline(Context& c, Phase previous_phase) {
   const std::string message =
       fmt::format("ProgressDeadlineExceeded: revision {} made no progress for {}s (ready {}/{})",
                   c.update(), seconds, c.ready(c.update()), c.replicas());
-  if (c.spec.progress_deadline_abort) {
+  if (c.spec.progress_deadline_abort && may_abort) {
     c.abort("ProgressDeadlineExceeded", message, {}, c.update());
   } else if (!s.deadline_exceeded) {
     s.deadline_exceeded = true;
@@ -222,6 +268,16 @@ Decision decide(const manifests::RolloutSpec& spec, const RolloutStatus& status,
 
   if (s.stable_revision == 0) {
     detail::first_revision(c);
+    if (s.stable_revision == 0) {
+      detail::check_deadline(c, status.phase, /*may_abort=*/false);
+      if (s.deadline_exceeded && s.phase == Phase::kProgressing) {
+        s.phase = Phase::kDegraded;
+        s.message = fmt::format(
+            "ProgressDeadlineExceeded: revision {} made no progress for {}s (ready {}/{})",
+            s.update_revision, spec.progress_deadline_seconds, c.ready(s.update_revision),
+            c.replicas());
+      }
+    }
   } else if (!s.in_progress()) {
     detail::steady(c);
   } else {
@@ -233,7 +289,7 @@ Decision decide(const manifests::RolloutSpec& spec, const RolloutStatus& status,
           fmt::format("revision {} is crash-looping: {}", s.update_revision, update_obs.failure),
           {}, s.update_revision);
     }
-    if (!s.aborted) detail::check_deadline(c, status.phase);
+    if (!s.aborted) detail::check_deadline(c, status.phase, /*may_abort=*/true);
     if (!s.aborted) {
       std::visit(
           [&](const auto& strategy) {

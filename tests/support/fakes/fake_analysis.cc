@@ -3,6 +3,12 @@
 namespace sluice::fakes {
 
 void FakeAnalysisRunner::start(const analysis::AnalysisRunSpec& spec) {
+  if (crash && crash->reached("analysis-start:before")) return;
+  start_run(spec);
+  if (crash) (void)crash->reached("analysis-start:after");
+}
+
+void FakeAnalysisRunner::start_run(const analysis::AnalysisRunSpec& spec) {
   if (runs_.count(spec.name)) return;
   started.push_back(spec.name);
   analysis::AnalysisRunStatus st;
@@ -45,6 +51,7 @@ void FakeAnalysisRunner::start(const analysis::AnalysisRunSpec& spec) {
 }
 
 void FakeAnalysisRunner::terminate(const std::string& name) {
+  if (crash && crash->reached("analysis-terminate:before")) return;
   terminated.insert(name);
   auto it = runs_.find(name);
   if (it != runs_.end() && !it->second.finished_at) it->second.finished_at = clock_.now();

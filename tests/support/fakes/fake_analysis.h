@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "healthcheck/analysis/analysis.h"
+#include "tests/support/fakes/crash_points.h"
 
 namespace sluice::fakes {
 
@@ -29,14 +30,22 @@ class FakeAnalysisRunner final : public analysis::AnalysisRunner {
 
   void start(const analysis::AnalysisRunSpec& spec) override;
   void terminate(const std::string& name) override;
-  void forget(const std::string& name) override { runs_.erase(name); }
+  void forget(const std::string& name) override {
+    if (crash && crash->down()) return;
+    runs_.erase(name);
+  }
   std::optional<analysis::AnalysisRunStatus> status(const std::string& name) const override;
   void set_listener(Listener listener) override { listener_ = std::move(listener); }
 
   std::vector<std::string> started;  // run names in start order
   std::set<std::string> terminated;
+  // When set, start() and terminate() are crash points of the controller (before and after);
+  // once it is down they have no effect.
+  CrashPoints* crash = nullptr;
 
  private:
+  void start_run(const analysis::AnalysisRunSpec& spec);
+
   SimulatedClock& clock_;
   std::map<std::string, analysis::AnalysisRunStatus> runs_;
   std::map<std::string, std::string> rollout_of_;

@@ -7,6 +7,7 @@
 namespace sluice::fakes {
 
 Status FakeRouter::apply(const traffic::RouteTable& table) {
+  if (crash && crash->reached("route:before")) return unavailable("fake router: controller down");
   if (fail_next > 0) {
     --fail_next;
     return unavailable("fake router: injected failure");
@@ -35,6 +36,7 @@ Status FakeRouter::apply(const traffic::RouteTable& table) {
   }
   check_ground_truth(table);
   tables[table.rollout] = table;
+  if (crash) (void)crash->reached("route:after");
   return Status::ok();
 }
 

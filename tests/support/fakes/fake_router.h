@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/fakes/crash_points.h"
 #include "tests/support/fakes/fake_runtime.h"
 #include "traffic/router.h"
 
@@ -18,7 +19,10 @@ namespace sluice::fakes {
 class FakeRouter final : public traffic::Router {
  public:
   Status apply(const traffic::RouteTable& table) override;
-  void remove(std::string_view rollout) override { tables.erase(std::string(rollout)); }
+  void remove(std::string_view rollout) override {
+    if (crash && crash->down()) return;
+    tables.erase(std::string(rollout));
+  }
   void drain_endpoint(std::string_view, const traffic::Endpoint&) override { ++drained; }
   std::optional<traffic::VersionStats> stats(std::string_view, int64_t, Duration) const override {
     return std::nullopt;
@@ -35,6 +39,9 @@ class FakeRouter final : public traffic::Router {
   int drained = 0;
   // The instances as they really are (null: only the table's own claims are checked).
   const FakeRuntime* runtime = nullptr;
+  // When set, apply() is a crash point of the controller (before and after); once it is down,
+  // nothing is applied.
+  CrashPoints* crash = nullptr;
   // Weight of a revision in the last applied table (0 when absent).
   int weight(const std::string& rollout, int64_t revision) const;
 

@@ -22,7 +22,11 @@ void FakeRuntime::notify(const std::string& rollout) {
 }
 
 void FakeRuntime::make_ready_later(const std::string& id, Duration delay) {
-  clock_.call_after(delay, [this, id] {
+  // Only the latest readiness timer of an instance counts (a crash after a flap restarts it).
+  const uint64_t timer = ++ready_timer_[id];
+  clock_.call_after(delay, [this, id, timer] {
+    auto latest = ready_timer_.find(id);
+    if (latest == ready_timer_.end() || latest->second != timer) return;
     runtime::InstanceStatus* inst = find(id);
     if (!inst || inst->crash_loop) return;
     if (never_ready_.count({inst->rollout, inst->revision})) return;
@@ -49,6 +53,7 @@ int FakeRuntime::ready_total(const std::string& rollout) const {
 }
 
 void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
+  if (dead("scale:before")) return;
   auto& list = instances_[spec.rollout];
   ScaleCall call{clock_.now(), spec.rollout, spec.revision, replicas, ready_total(spec.rollout), 0};
   int have = static_cast<int>(std::count_if(
@@ -94,6 +99,7 @@ void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
         continue;
       }
       if (before_stop_) before_stop_(*it);
+      ready_timer_.erase(it->id);
       it = list.erase(it);
     }
     have = replicas;
@@ -103,14 +109,18 @@ void FakeRuntime::scale(const runtime::RevisionSpec& spec, int replicas) {
   scale_calls_.push_back(call);
   if (on_scale) on_scale(call);
   if (changed) notify(spec.rollout);
+  (void)dead("scale:after");
 }
 
 void FakeRuntime::set_role(std::string_view rollout, int64_t revision, runtime::InstanceRole role) {
+  if (dead("set-role:before")) return;
   roles[{std::string(rollout), revision}] = role;
+  (void)dead("set-role:after");
 }
 
 void FakeRuntime::run_hook(std::string_view rollout, int64_t revision, runtime::HookKind kind,
                            std::function<void(std::vector<runtime::HookResult>)> done) {
+  if (dead("hook:before")) return;
   const std::string name(rollout);
   hook_log.push_back(fmt::format("{} r{}",
                                  kind == runtime::HookKind::kActivate     ? "activate"
@@ -123,12 +133,14 @@ void FakeRuntime::run_hook(std::string_view rollout, int64_t revision, runtime::
     runtime::HookResult r;
     r.instance_id = i.id;
     r.kind = kind;
-    r.ok = !hooks_fail;
-    r.message = hooks_fail ? "exit code 1" : "HTTP 200";
+    const bool fails = hook_fails ? hook_fails(i, kind) : hooks_fail;
+    r.ok = !fails;
+    r.message = fails ? "exit code 1" : "HTTP 200";
     r.took = hook_delay;
     results.push_back(r);
   }
   clock_.call_after(hook_delay, [done = std::move(done), results] { done(results); });
+  (void)dead("hook:after");
 }
 
 std::vector<runtime::InstanceStatus> FakeRuntime::observe(std::string_view rollout) const {
@@ -168,6 +180,20 @@ void FakeRuntime::crash_instance(const std::string& rollout, size_t index) {
   inst.restarts += 1;
   inst.last_exit = runtime::ExitInfo{137, 9, "killed by signal 9 (SIGKILL)"};
   make_ready_later(inst.id, ready_delay);
+  notify(rollout);
+}
+
+}  // namespace sluice::fakes
+
+namespace sluice::fakes {
+
+void FakeRuntime::flap_instance(const std::string& rollout, size_t index, Duration unready_for) {
+  auto& list = instances_[rollout];
+  if (index >= list.size()) return;
+  auto& inst = list[index];
+  if (!inst.ready) return;
+  inst.ready = false;
+  make_ready_later(inst.id, unready_for);
   notify(rollout);
 }
 

@@ -1,6 +1,7 @@
 // FakeRuntime: instances that exist as soon as they are asked for and become ready after a
 // configurable delay on the SimulatedClock. Faults: a revision that crash-loops or never becomes
-// ready, single instance crashes (recover after the ready delay), failing hooks.
+// ready, single instance crashes (recover after the ready delay), readiness that flaps, failing
+// hooks, and crash points of the controller inside its actions (crash_points.h).
 // Scale-downs pick their victims with the real runtimes' rule (runtime/scale_down_order.h).
 // Single-threaded (the clock's).
 #pragma once
@@ -12,6 +13,7 @@
 
 #include "base/clock.h"
 #include "runtime/runtime.h"
+#include "tests/support/fakes/crash_points.h"
 
 namespace sluice::fakes {
 
@@ -44,7 +46,17 @@ class FakeRuntime final : public runtime::Runtime {
   // Faults.
   void set_crash_loop(const std::string& rollout, int64_t revision);  // current and future
   void set_never_ready(const std::string& rollout, int64_t revision);
+  bool never_ready(const std::string& rollout, int64_t revision) const {
+    return never_ready_.count({rollout, revision}) > 0;
+  }
   void crash_instance(const std::string& rollout, size_t index);  // index into observe() order
+  // A readiness probe that flaps: a ready instance turns unready (no restart) for `unready_for`.
+  void flap_instance(const std::string& rollout, size_t index, Duration unready_for);
+  // When set, decides per instance whether a hook fails (otherwise `hooks_fail` does).
+  std::function<bool(const runtime::InstanceStatus&, runtime::HookKind)> hook_fails;
+  // When set, scale(), set_role() and run_hook() are crash points of the controller (before and
+  // after the action); once it is down they have no effect.
+  CrashPoints* crash = nullptr;
 
   int ready(const std::string& rollout, int64_t revision) const;
   int ready_total(const std::string& rollout) const;
@@ -56,6 +68,7 @@ class FakeRuntime final : public runtime::Runtime {
 
  private:
   void make_ready_later(const std::string& id, Duration delay);
+  bool dead(const char* where) { return crash && crash->reached(where); }
   void notify(const std::string& rollout);
   runtime::InstanceStatus* find(const std::string& id);
 
@@ -64,6 +77,7 @@ class FakeRuntime final : public runtime::Runtime {
   std::set<std::pair<std::string, int64_t>> crash_loop_;
   std::set<std::pair<std::string, int64_t>> never_ready_;
   uint64_t next_id_ = 1;
+  std::map<std::string, uint64_t> ready_timer_;  // instance id -> its latest readiness timer
   Listener listener_;
   BeforeStop before_stop_;
   std::vector<ScaleCall> scale_calls_;

@@ -176,6 +176,27 @@ TEST_CASE("blue-green: the HookFailed transition carries the hook key and result
   CHECK(w.status.aborted);
 }
 
+TEST_CASE("blue-green: a failed activate hook of the first revision is recorded - no abort",
+          "[bluegreen]") {
+  // Found by the simulation (SLUICE_SIM_SEED=15): the first revision was aborted "back to
+  // stable revision 0", with nothing to go back to. As when handing back, the failure is
+  // recorded and the hand-over completes.
+  World w(bg_spec(2, 0, true));
+  w.failing_hooks.insert("activate r1");
+  w.start_revision(1);
+  int hook_failures = 0;
+  for (int i = 0; i < 20; ++i) {
+    w.step();
+    for (const auto& t : w.last.transitions) hook_failures += t.reason == "HookFailed";
+  }
+  CHECK(hook_failures == 1);
+  CHECK_FALSE(w.status.aborted);
+  CHECK(w.status.stable_revision == 1);
+  CHECK(w.status.active_revision == 1);
+  CHECK(w.status.phase == Phase::kHealthy);
+  CHECK(w.last.weights == M{{1, 100}});
+}
+
 TEST_CASE("blue-green: a failed hook while handing back is recorded, the hand-back completes",
           "[bluegreen]") {
   auto spec = bg_spec(2, 0, true);

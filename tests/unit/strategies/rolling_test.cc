@@ -122,6 +122,39 @@ TEST_CASE("progress deadline: Degraded, or abort with progressDeadlineAbort", "[
   }
 }
 
+TEST_CASE("progress deadline of the first revision: Degraded, never aborted", "[rolling]") {
+  // Found by the simulation (SLUICE_SIM_SEED=57): a first revision that never became ready
+  // stayed Progressing for ever; the deadline was checked only for updates. There is nothing
+  // to roll back to, so it is reported (once) and keeps trying, progressDeadlineAbort or not.
+  for (bool abort : {false, true}) {
+    auto spec = rolling_spec(2, {1, false}, {0, false});
+    spec.progress_deadline_seconds = 60;
+    spec.progress_deadline_abort = abort;
+    World w(spec);
+    w.never_ready.insert(1);
+    w.start_revision(1);
+    w.step();
+    REQUIRE(w.last.requeue_after);
+    CHECK(*w.last.requeue_after <= Duration(60'000));
+    w.now += Duration(61'000);
+    w.step();
+    CHECK(w.status.phase == Phase::kDegraded);
+    CHECK_FALSE(w.status.aborted);
+    CHECK(w.status.deadline_exceeded);
+    CHECK(w.status.message.find("ProgressDeadlineExceeded") != std::string::npos);
+    REQUIRE(w.last.transitions.size() == 1);
+    CHECK(w.last.transitions[0].reason == "ProgressDeadlineExceeded");
+    w.now += Duration(10'000);
+    w.step();
+    CHECK(w.last.transitions.empty());  // reported once
+    CHECK(w.last.replicas == std::map<int64_t, int>{{1, 2}});
+    w.never_ready.clear();
+    w.settle();
+    CHECK(w.status.stable_revision == 1);
+    CHECK(w.status.phase == Phase::kHealthy);
+  }
+}
+
 TEST_CASE("operator pause holds the levels, resume continues", "[rolling]") {
   World w(rolling_spec(4, {1, false}, {0, false}));
   w.start_revision(1);
@@ -168,6 +201,64 @@ TEST_CASE("a new revision mid-rollout supersedes the one in progress", "[rolling
   CHECK(w.last.replicas == std::map<int64_t, int>{{3, 4}});
   CHECK(w.max_total_seen <= 5);
   CHECK(w.min_ready_seen >= 4);
+}
+
+TEST_CASE("a first revision superseded before it became stable is replaced within the budget",
+          "[rolling]") {
+  // Found by the simulation (SLUICE_SIM_SEED=208): the controller restarted while revision 2,
+  // the first, became ready; a new commit arrived before its first reconcile, and revision 2's
+  // ready instances were dropped at once, leaving nothing ready.
+  const manifests::IntOrPercent surge{1, false};
+  const manifests::IntOrPercent unavailable{1, false};
+  World w(rolling_spec(4, surge, unavailable));
+  w.start_revision(1);
+  w.step();  // revision 1 at full size; the world makes it ready, not yet seen as stable
+  REQUIRE(w.status.stable_revision == 0);
+  w.min_ready_seen = 1 << 30;
+  w.max_total_seen = 0;
+  const RollingBudget b = resolve_budget(4, surge, unavailable);
+  w.never_ready.insert(2);  // while revision 2 is not ready, revision 1 keeps serving
+  w.start_revision(2);
+  w.step();
+  w.step();
+  CHECK(w.min_ready_seen >= b.min_available());
+  CHECK(w.last.replicas[1] >= b.min_available());
+  CHECK(w.last.weights == std::map<int64_t, int>{{1, 100}});
+  w.never_ready.clear();
+  w.settle(100);
+  CHECK(w.min_ready_seen >= b.min_available());
+  CHECK(w.max_total_seen <= b.max_total());
+  CHECK(w.status.stable_revision == 2);
+  CHECK(w.status.phase == Phase::kHealthy);
+  CHECK(w.last.replicas == std::map<int64_t, int>{{2, 4}});
+  CHECK(w.last.weights == std::map<int64_t, int>{{2, 100}});
+}
+
+TEST_CASE("steady state with an older revision still running: it goes within the budget",
+          "[rolling]") {
+  // Found by the simulation (SLUICE_SIM_SEED=91783): revision 2 completed, the decision to drop
+  // revision 1 was recorded, and the controller died before acting. After the restart the
+  // controller hands decide() the levels the runtime really holds (revision 1 still at 2) while
+  // one of revision 2's instances has failed: dropping revision 1 at once would leave 1 ready of
+  // a minimum of 2.
+  World w(rolling_spec(2, {1, false}, {0, false}));
+  w.start_revision(1);
+  w.settle();
+  w.start_revision(2);
+  w.settle();
+  REQUIRE(w.status.stable_revision == 2);
+  w.status.replicas = {{1, 2}, {2, 2}};
+  w.observed.revisions[1] = RevisionObservation{2, 2, {w.now, w.now}, false, "", true, true};
+  w.observed.revisions[2].ready = 1;
+  w.observed.revisions[2].ready_since = {w.now};
+  w.step();
+  // Ready before the move: 2 + 1; the minimum is 2, so at most one of revision 1's goes.
+  CHECK(w.last.replicas[1] >= 1);
+  CHECK(w.last.replicas[2] == 2);
+  CHECK(w.status.phase == Phase::kProgressing);
+  w.settle();
+  CHECK(w.last.replicas == std::map<int64_t, int>{{2, 2}});
+  CHECK(w.status.phase == Phase::kHealthy);
 }
 
 TEST_CASE("status round-trips through JSON", "[status]") {
