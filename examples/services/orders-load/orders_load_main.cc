@@ -5,8 +5,9 @@
 //               [--stats-file F] [--stats-interval-ms 250]
 //
 // The demo and the end-to-end tests use it to show what clients saw during a rollout: how many
-// requests each version answered (the router's X-Sluice-Version header), how many failed (5xx,
-// connection errors, timeouts), when the first failure happened and when each version last
+// requests each version answered (the router's X-Sluice-Version header), how many failed (any
+// 4xx or 5xx - a 400, 413 or 431 from the router fails the client as surely as a 502 - connection
+// errors, timeouts), when the first failure happened and when each version last
 // answered. The summary is one JSON object: written atomically to --stats-file every interval,
 // and printed to stdout at the end (SIGTERM/SIGINT, --duration-s or --max-requests).
 //
@@ -55,7 +56,8 @@ struct Options {
 };
 
 struct VersionCounts {
-  uint64_t ok = 0;            // 2xx-4xx
+  uint64_t ok = 0;            // 1xx-3xx
+  uint64_t client_errors = 0; // 4xx: a failure too (the client's request was refused)
   uint64_t server_errors = 0; // 5xx
   int64_t first_ms = 0;       // unix ms of the first answer from this version
   int64_t last_ms = 0;        // unix ms of the latest answer from this version
@@ -73,6 +75,9 @@ class Tally {
     v.last_ms = now;
     if (status >= 500) {
       ++v.server_errors;
+      failed_locked(now);
+    } else if (status >= 400) {
+      ++v.client_errors;
       failed_locked(now);
     } else {
       ++v.ok;
@@ -105,6 +110,7 @@ class Tally {
       if (!first) out += ",";
       first = false;
       out += "\"" + json_escape(version) + "\":{\"ok\":" + std::to_string(c.ok) +
+             ",\"clientErrors\":" + std::to_string(c.client_errors) +
              ",\"serverErrors\":" + std::to_string(c.server_errors) +
              ",\"firstMs\":" + std::to_string(c.first_ms) +
              ",\"lastMs\":" + std::to_string(c.last_ms) + "}";

@@ -78,7 +78,8 @@ bool healthy_at(const json& r, const std::string& sha) {
 uint64_t answered_by(const json& stats, const std::string& version) {
   if (!stats.contains("versions") || !stats["versions"].contains(version)) return 0;
   const json& v = stats["versions"][version];
-  return v.value("ok", uint64_t{0}) + v.value("serverErrors", uint64_t{0});
+  return v.value("ok", uint64_t{0}) + v.value("clientErrors", uint64_t{0}) +
+         v.value("serverErrors", uint64_t{0});
 }
 
 uint64_t server_errors(const json& stats, const std::string& version) {
