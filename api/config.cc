@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "api/request_guard.h"
 #include "base/duration.h"
 
 namespace sluice::api {
@@ -49,7 +50,8 @@ class ConfigParser {
   Status parse(const YAML::Node& root, ServeConfig& cfg) {
     if (root.IsNull()) return Status::ok();
     Status st = check_keys(
-        root, {"repo", "stateDir", "listen", "auth", "webhooks", "prometheus", "log"}, "");
+        root, {"repo", "stateDir", "listen", "api", "auth", "webhooks", "prometheus", "log", "runtime"},
+        "");
     if (!st.is_ok()) return st;
     if (auto repo = root["repo"]) {
       if (repo.IsScalar()) {
@@ -71,6 +73,19 @@ class ConfigParser {
     }
     if (st = scalar(root["stateDir"], "stateDir", cfg.state_dir); !st.is_ok()) return st;
     if (st = scalar(root["listen"], "listen", cfg.listen); !st.is_ok()) return st;
+    if (auto api = root["api"]) {
+      if (st = check_keys(api, {"allowedHosts"}, "api"); !st.is_ok()) return st;
+      if (auto hosts = api["allowedHosts"]) {
+        if (!hosts.IsSequence()) return error_at(hosts, "'api.allowedHosts' must be a list");
+        cfg.allowed_hosts.emplace();
+        for (const auto& h : hosts) {
+          if (!h.IsScalar()) return error_at(h, "api.allowedHosts[] must be a string");
+          if (Status bad = check_allowed_host(h.Scalar()); !bad.is_ok())
+            return error_at(h, "api.allowedHosts: " + bad.message());
+          cfg.allowed_hosts->push_back(h.Scalar());
+        }
+      }
+    }
     if (auto auth = root["auth"]) {
       if (st = check_keys(auth, {"tokens"}, "auth"); !st.is_ok()) return st;
       if (auto tokens = auth["tokens"]) {
@@ -114,6 +129,18 @@ class ConfigParser {
       if (st = check_keys(prom, {"address"}, "prometheus"); !st.is_ok()) return st;
       if (st = scalar(prom["address"], "prometheus.address", cfg.prometheus_address); !st.is_ok())
         return st;
+    }
+    if (auto runtime = root["runtime"]) {
+      if (st = check_keys(runtime, {"maxReplicas"}, "runtime"); !st.is_ok()) return st;
+      if (auto max = runtime["maxReplicas"]) {
+        int value = 0;
+        if (!max.IsScalar() || !YAML::convert<int>::decode(max, value) || value < 1 ||
+            value > kMaxReplicasCeiling) {
+          return error_at(max, "'runtime.maxReplicas' must be a whole number from 1 to " +
+                                   std::to_string(kMaxReplicasCeiling));
+        }
+        cfg.max_replicas = value;
+      }
     }
     if (auto log = root["log"]) {
       if (st = check_keys(log, {"format", "level"}, "log"); !st.is_ok()) return st;
@@ -187,6 +214,22 @@ Result<ServeOptions> resolve_serve_options(const ServeFlags& flags) {
     o.poll = *flags.poll;
   else if (file.repo_poll)
     o.poll = *file.repo_poll;
+  if (flags.max_replicas) {
+    if (*flags.max_replicas < 1 || *flags.max_replicas > kMaxReplicasCeiling)
+      return invalid_argument("--max-replicas must be from 1 to " +
+                              std::to_string(kMaxReplicasCeiling));
+    o.max_replicas = *flags.max_replicas;
+  } else if (file.max_replicas) {
+    o.max_replicas = *file.max_replicas;
+  }
+  if (flags.allowed_hosts)
+    o.allowed_hosts = *flags.allowed_hosts;
+  else if (file.allowed_hosts)
+    o.allowed_hosts = *file.allowed_hosts;
+  for (const auto& h : o.allowed_hosts) {
+    if (Status st = check_allowed_host(h); !st.is_ok())
+      return invalid_argument("--allowed-host: " + st.message());
+  }
   o.tokens = file.tokens;
   o.auth_file = flags.auth_file;
   o.github_secret_file =

@@ -31,13 +31,19 @@ struct ServeConfig {
   std::optional<Duration> repo_poll;
   std::optional<std::string> state_dir;
   std::optional<std::string> listen;
+  std::optional<std::vector<std::string>> allowed_hosts;  // api.allowedHosts
   std::vector<TokenConfig> tokens;
   std::optional<std::string> github_secret_file;
   std::optional<std::string> gitlab_token_file;
   std::optional<std::string> prometheus_address;
   std::optional<std::string> log_format;  // json | text
   std::optional<std::string> log_level;   // trace | debug | info | warn | error
+  std::optional<int> max_replicas;        // runtime.maxReplicas
 };
+
+// runtime.maxReplicas / --max-replicas may raise the local runtime's replica limit this far: each
+// replica is a process and its ports on one machine.
+inline constexpr int kMaxReplicasCeiling = 10'000;
 
 // `origin` is the file name used in messages ("sluice.yaml:4: unknown key 'foo' in repo").
 Result<ServeConfig> parse_serve_config(std::string_view yaml_text, std::string_view origin);
@@ -46,10 +52,12 @@ Result<ServeConfig> load_serve_config(const std::string& path);
 // The flags of `sluice serve`; unset flags leave the file's value (or the default) in place.
 struct ServeFlags {
   std::optional<std::string> repo, branch, path, state_dir, listen;
+  std::optional<std::vector<std::string>> allowed_hosts;  // --allowed-host (repeatable)
   std::optional<Duration> poll;
   std::optional<std::string> config_file, auth_file, webhook_secret_file, gitlab_token_file;
   std::optional<std::string> prometheus_address;
   std::optional<std::string> log_format, log_level;
+  std::optional<int> max_replicas;  // --max-replicas
 };
 
 // Everything `serve` needs, after flags override the file and defaults fill the rest.
@@ -59,6 +67,8 @@ struct ServeOptions {
   std::string path;                   // directory inside the repo ("" = root)
   std::string state_dir = ".sluice";  // journal and snapshots
   std::string listen = "127.0.0.1:7070";
+  // Host names the API answers besides the listen address (api/request_guard.h).
+  std::vector<std::string> allowed_hosts;
   Duration poll = Duration(15'000);
   std::vector<TokenConfig> tokens;  // from the file
   std::optional<std::string> auth_file;
@@ -67,6 +77,8 @@ struct ServeOptions {
   std::string prometheus_address;  // default for prometheus providers ("" = none)
   std::string log_format;          // json | text | "" (auto: text on a TTY, else json)
   std::string log_level = "info";
+  // The most replicas a Rollout may ask of the local runtime (manifests::LoadLimits).
+  int max_replicas = 256;
 };
 
 // Loads flags.config_file when set, then applies the flags. Errors: unreadable or invalid

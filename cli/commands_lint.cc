@@ -19,8 +19,10 @@ nlohmann::json diagnostic_json(const manifests::Diagnostic& d) {
           {"message", d.message}, {"text", d.to_string()}};
 }
 
-int lint(const std::vector<std::string>& paths, const std::string& output) {
-  const manifests::ManifestSet set = manifests::load_paths(paths);
+int lint(const std::vector<std::string>& paths, const std::string& output, int max_replicas) {
+  manifests::LoadLimits limits;
+  limits.max_replicas = max_replicas;
+  const manifests::ManifestSet set = manifests::load_paths(paths, limits);
   if (output == "json") {
     nlohmann::json out;
     out["valid"] = set.ok();
@@ -59,14 +61,19 @@ void register_lint_command(CLI::App& app, CommandRegistry& registry) {
   struct Options {
     std::vector<std::string> paths;
     std::string output = "text";
+    int max_replicas = manifests::LoadLimits{}.max_replicas;
   };
   auto options = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("lint", "Validate manifests offline (exit 0 valid, 1 errors)");
   cmd->add_option("paths", options->paths, "Files or directories of *.yaml / *.yml")->required();
   cmd->add_option("-o,--output", options->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
-  cmd->callback(
-      [options, &registry] { registry.set_exit_code(lint(options->paths, options->output)); });
+  cmd->add_option("--max-replicas", options->max_replicas,
+                  "The serve limit to check spec.replicas against (default 256)")
+      ->check(CLI::Range(1, 10'000));
+  cmd->callback([options, &registry] {
+    registry.set_exit_code(lint(options->paths, options->output, options->max_replicas));
+  });
 
   auto* schema = app.add_subcommand("schema", "Print the JSON Schema of the manifests");
   schema->callback([&registry] {

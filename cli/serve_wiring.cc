@@ -163,6 +163,7 @@ class ServeController final : public controller::ControlFacade {
     sink_ = std::make_unique<controller::JournalSink>(*journal_);
 
     runtime::LocalRuntimeOptions ro;
+    ro.max_replicas = o.max_replicas;
     runtime_ =
         std::make_unique<runtime::LocalProcessRuntime>(ioc_, clock, o.state_dir + "/runtime", ro);
     for (const auto& problem : runtime_->startup_problems()) spdlog::warn("runtime: {}", problem);
@@ -214,6 +215,7 @@ class ServeController final : public controller::ControlFacade {
     rc.state_dir = o.state_dir;
     gitops::WatcherOptions wo;
     wo.poll = o.poll;
+    wo.limits.max_replicas = o.max_replicas;
     watcher_ = std::make_unique<gitops::Watcher>(
         scheduler_.strand(), clock, random_, rc, wo,
         [this](const std::shared_ptr<const gitops::Snapshot>& snap, const gitops::SetDiff&) {

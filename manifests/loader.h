@@ -23,6 +23,10 @@ struct LoadLimits {
   // yaml-cpp first parses every file in a child process (manifests/parse_guard.h); a file it
   // does not finish within this time is refused.
   std::chrono::milliseconds parse_timeout{3'000};
+  // spec.replicas above this is refused. Every replica of the embedded default is a process (and
+  // its ports) on this one machine, and a rollout briefly runs more (maxSurge; blue-green runs
+  // two sets), so 100,000 is a typo, not a plan. `serve --max-replicas` / `runtime.maxReplicas`.
+  int max_replicas = 256;
 };
 
 struct SourceFile {

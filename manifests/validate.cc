@@ -1,6 +1,7 @@
 // Semantic validation: rules that relate fields within a document, and across documents.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -8,6 +9,8 @@
 
 #include "manifests/condition.h"
 #include "manifests/decode.h"
+#include "manifests/expand.h"
+#include "manifests/loader.h"
 
 namespace sluice::manifests {
 
@@ -58,6 +61,31 @@ bool escapes(const std::string& path) {
     start = end + 1;
   }
   return false;
+}
+
+// Names the local runtime sets itself (runtime/supervisor_instance.cc); a template env entry of
+// that name is ignored there, so its value here says nothing.
+bool provided_by_runtime(const std::string& name) {
+  return name == "PORT" || name.rfind("PORT_", 0) == 0 || name.rfind("SLUICE_", 0) == 0;
+}
+
+// `text` as the runtime will expand it, when the manifest alone decides that: $(VAR) from the
+// template's env, each entry expanded with the ones before it (as the runtime does). nullopt
+// when a reference remains (ports, SLUICE_*, the controller's environment: known at spawn time,
+// where the runtime checks the result).
+std::optional<std::string> known_expansion(const std::string& text,
+                                           const std::vector<EnvVar>& env) {
+  std::map<std::string, std::string> vars;
+  for (const auto& e : env) {
+    auto value = expand(e.value, vars);
+    if (value.unresolved || value.too_large || provided_by_runtime(e.name))
+      vars.erase(e.name);
+    else
+      vars[e.name] = std::move(value.value);
+  }
+  auto out = expand(text, vars);
+  if (out.unresolved || out.too_large) return std::nullopt;
+  return std::move(out.value);
 }
 
 class DocChecker {
@@ -119,12 +147,56 @@ void check_hook(DocChecker& c, const PodTemplate& t, const std::string& path,
   if (h->exec) check_exec(c, path + ".exec", *h->exec);
 }
 
+// Every env value and command argument, expanded as the runtime will, stays within the bounds
+// of manifests/expand.h. References the manifest cannot resolve (ports, SLUICE_*, the
+// controller's environment) stay as written, which is about their size once resolved, so a
+// doubling chain is caught here whatever it starts from; the runtime checks again at spawn.
+void check_expansion_sizes(DocChecker& c, const PodTemplate& t) {
+  const std::string base = "spec.template";
+  std::map<std::string, std::string> vars;
+  size_t total = 0;
+  for (size_t i = 0; i < t.env.size(); ++i) {
+    auto value = expand(t.env[i].value, vars);
+    if (value.too_large) {
+      c.error(fmt::format("{}.env[{}].value", base, i),
+              fmt::format("expands to more than {} bytes ($(VAR) references nest too deeply)",
+                          kMaxExpandedValueBytes));
+      return;  // the entries after it reference it, and each would say the same
+    }
+    total += t.env[i].name.size() + value.value.size() + 2;
+    vars[t.env[i].name] = std::move(value.value);
+  }
+  for (size_t i = 0; i < t.command.size(); ++i) {
+    auto arg = expand(t.command[i], vars);
+    if (arg.too_large) {
+      c.error(fmt::format("{}.command[{}]", base, i),
+              fmt::format("expands to more than {} bytes ($(VAR) references nest too deeply)",
+                          kMaxExpandedValueBytes));
+      return;
+    }
+    total += arg.value.size() + 1;
+  }
+  if (total > kMaxExpandedTotalBytes) {
+    c.error(base + ".env",
+            fmt::format("the env and command expand to {} bytes, more than the {} an instance "
+                        "may have",
+                        total, kMaxExpandedTotalBytes));
+  }
+}
+
 void check_template(DocChecker& c, const PodTemplate& t) {
   const std::string base = "spec.template";
   if (!t.command.empty()) {
     if (t.command[0].empty()) c.error(base + ".command[0]", "must not be empty");
-    if (escapes(t.command[0])) {
-      c.error(base + ".command[0]", "must not climb out of the repository checkout with ..");
+    // Checked after $(VAR) expansion: "$(P)" with P=../../bin/sh runs ../../bin/sh.
+    const auto expanded = known_expansion(t.command[0], t.env);
+    if (expanded && escapes(*expanded)) {
+      c.error(base + ".command[0]",
+              *expanded == t.command[0]
+                  ? std::string("must not climb out of the repository checkout with ..")
+                  : fmt::format("expands to \"{}\", which must not climb out of the repository "
+                                "checkout with ..",
+                                *expanded));
     }
   }
   if (!t.working_dir.empty() && t.working_dir[0] == '/') {
@@ -132,6 +204,7 @@ void check_template(DocChecker& c, const PodTemplate& t) {
   } else if (escapes(t.working_dir)) {
     c.error(base + ".workingDir", "must not climb out of the repository checkout with ..");
   }
+  check_expansion_sizes(c, t);
   std::set<std::string> env_names;
   for (size_t i = 0; i < t.env.size(); ++i) {
     const std::string path = fmt::format("{}.env[{}].name", base, i);
@@ -231,6 +304,13 @@ void validate_rollout(DocContext& ctx, const Rollout& rollout) {
                         rollout.metadata.name));
   }
   const RolloutSpec& spec = rollout.spec;
+  const int max_replicas = ctx.limits ? ctx.limits->max_replicas : LoadLimits{}.max_replicas;
+  if (spec.replicas > max_replicas) {
+    c.error("spec.replicas",
+            fmt::format("must be at most {} (got {}): the runtime's limit, raised with "
+                        "`serve --max-replicas` or runtime.maxReplicas in the config file",
+                        max_replicas, spec.replicas));
+  }
   check_template(c, spec.template_);
   if (spec.service) {
     if (!is_listen_address(spec.service->listen)) {

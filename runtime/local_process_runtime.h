@@ -36,6 +36,10 @@ struct LocalRuntimeOptions {
   Duration log_check_interval{1000};
   bool inherit_environment = true;  // children start from the controller's env
   Duration stop_extension{2000};    // after a preStop that used the whole grace
+  // The most instances one revision may have. Validation refuses a Rollout asking for more
+  // (manifests::LoadLimits::max_replicas, set from the same serve option); this is the backstop
+  // for a request that did not come through it (a record read back from the state dir).
+  int max_replicas = 256;
 };
 
 class Supervisor;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -142,34 +143,59 @@ Status StateStore::write_role(const std::string& id, InstanceRole role) {
   return write_file_atomically(role_path(id), std::string(role_name(role)) + "\n", false);
 }
 
+namespace {
+
+// A record that cannot be read back is reported and moved aside as NAME.corrupt, never deleted
+// and never fatal: the next start does not trip on it again, and it stays there to be looked at.
+void set_aside(const fs::path& path, std::string why, std::vector<std::string>& problems) {
+  std::error_code ec;
+  const fs::path aside = path.string() + ".corrupt";
+  fs::rename(path, aside, ec);
+  problems.push_back(ec ? fmt::format("{} (could not move it aside: {})", why, ec.message())
+                        : fmt::format("{} (moved aside to {})", why, aside.string()));
+}
+
+Result<StoredRevision> revision_record(const fs::path& path) {
+  auto j = read_json(path);
+  if (!j) return j.status();
+  if (!j->is_object() || !j->contains("spec") || !(*j)["spec"].is_object())
+    return data_loss(fmt::format("{}: not a revision record (no \"spec\" object)", path.string()));
+  const json& replicas = j->contains("replicas") ? (*j)["replicas"] : json(0);
+  if (!replicas.is_number_integer() || replicas.get<int64_t>() < 0 ||
+      replicas.get<int64_t>() > std::numeric_limits<int>::max()) {
+    return data_loss(fmt::format("{}: \"replicas\" must be a whole number >= 0", path.string()));
+  }
+  auto spec = revision_from_json((*j)["spec"]);
+  if (!spec) return data_loss(fmt::format("{}: {}", path.string(), spec.status().message()));
+  return StoredRevision{std::move(*spec), replicas.get<int>()};
+}
+
+}  // namespace
+
 StateStore::Loaded StateStore::load() const {
   Loaded loaded;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::path(root_) / "revisions", ec)) {
     if (entry.path().extension() != ".json") continue;
-    auto j = read_json(entry.path());
-    if (!j) {
-      loaded.problems.push_back(j.status().message());
+    auto revision = revision_record(entry.path());
+    if (!revision) {
+      set_aside(entry.path(), revision.status().message(), loaded.problems);
       continue;
     }
-    auto spec = revision_from_json(j->value("spec", json::object()));
-    if (!spec) {
-      loaded.problems.push_back(spec.status().message());
-      continue;
-    }
-    loaded.revisions.push_back({std::move(*spec), j->value("replicas", 0)});
+    loaded.revisions.push_back(std::move(*revision));
   }
   for (const auto& entry : fs::directory_iterator(fs::path(root_) / "instances", ec)) {
     if (entry.path().extension() != ".json") continue;
     auto j = read_json(entry.path());
     if (!j) {
-      loaded.problems.push_back(j.status().message());
+      set_aside(entry.path(), j.status().message(), loaded.problems);
       continue;
     }
     try {
       loaded.instances.push_back(record_from_json(*j));
     } catch (const json::exception& e) {
-      loaded.problems.push_back(fmt::format("{}: {}", entry.path().string(), e.what()));
+      set_aside(entry.path(), fmt::format("{}: {}", entry.path().string(), e.what()),
+                loaded.problems);
     }
   }
   return loaded;

@@ -128,7 +128,11 @@ void Supervisor::scale(const RevisionSpec& spec, int replicas) {
   const RevisionKey key{spec.rollout, spec.revision};
   Revision& rev = revisions_[key];
   rev.spec = std::make_shared<const RevisionSpec>(spec);
-  rev.replicas = std::max(0, replicas);
+  rev.replicas = std::clamp(replicas, 0, options_.max_replicas);
+  if (replicas > options_.max_replicas) {
+    add_problem(fmt::format("{} revision {}: {} replicas asked, {} started (the runtime's limit)",
+                            spec.rollout, spec.revision, replicas, options_.max_replicas));
+  }
   if (Status s = store_.write_revision(spec, rev.replicas); !s) add_problem(s.message());
   reconcile(key);
 }

@@ -14,7 +14,7 @@
 #include "healthcheck/probe_exec.h"
 #include "healthcheck/probe_http.h"
 #include "healthcheck/process.h"
-#include "runtime/expand.h"
+#include "manifests/expand.h"
 #include "runtime/proc.h"
 #include "runtime/supervisor.h"
 
@@ -84,6 +84,7 @@ Status Supervisor::build_environment(Instance& inst, std::vector<std::string>& a
   auto dir = resolve_working_dir(spec.checkout_dir, spec.pod.working_dir);
   if (!dir) return dir.status();
   inst.target.working_dir = *dir;
+  inst.target.checkout_dir = spec.checkout_dir;
   inst.target.ports = inst.rec.ports;
 
   std::map<std::string, std::string> provided;
@@ -109,14 +110,40 @@ Status Supervisor::build_environment(Instance& inst, std::vector<std::string>& a
     }
   }
   for (const auto& [name, value] : provided) vars[name] = value;
-  // Template env may reference ports, SLUICE_* and earlier entries; what we provide wins.
-  for (const auto& e : spec.pod.env) {
-    if (!provided.count(e.name)) vars[e.name] = expand_vars(e.value, vars);
+  // Template env may reference ports, SLUICE_* and earlier entries; what we provide wins. Every
+  // expansion is bounded (manifests/expand.h): lint refuses what the manifest alone makes too
+  // large, and this catches the rest (the inherited environment, a record from an older Sluice).
+  size_t total = 0;
+  auto too_large = [&](const std::string& field) {
+    return invalid_argument(fmt::format(
+        "{} expands to more than {} bytes ($(VAR) references nest too deeply); refusing to start",
+        field, manifests::kMaxExpandedValueBytes));
+  };
+  for (size_t i = 0; i < spec.pod.env.size(); ++i) {
+    const auto& e = spec.pod.env[i];
+    if (provided.count(e.name)) continue;
+    auto expanded = manifests::expand(e.value, vars);
+    if (expanded.too_large) return too_large(fmt::format("spec.template.env[{}] ({})", i, e.name));
+    vars[e.name] = std::move(expanded.value);
   }
   inst.target.env.clear();
-  for (const auto& [name, value] : vars) inst.target.env.push_back(name + "=" + value);
+  for (const auto& [name, value] : vars) {
+    inst.target.env.push_back(name + "=" + value);
+    total += inst.target.env.back().size() + 1;
+  }
   argv.clear();
-  for (const auto& arg : spec.pod.command) argv.push_back(expand_vars(arg, vars));
+  for (size_t i = 0; i < spec.pod.command.size(); ++i) {
+    auto expanded = manifests::expand(spec.pod.command[i], vars);
+    if (expanded.too_large) return too_large(fmt::format("spec.template.command[{}]", i));
+    total += expanded.value.size() + 1;
+    argv.push_back(std::move(expanded.value));
+  }
+  if (total > manifests::kMaxExpandedTotalBytes) {
+    return invalid_argument(fmt::format(
+        "the expanded environment and command hold {} bytes, more than the {} an instance may "
+        "have; refusing to start",
+        total, manifests::kMaxExpandedTotalBytes));
+  }
   return Status::ok();
 }
 
@@ -136,6 +163,8 @@ void Supervisor::spawn(const InstancePtr& inst) {
   request.argv = argv;
   request.env = inst->target.env;
   request.working_dir = inst->target.working_dir;
+  // After $(VAR) expansion: a relative command[0] must still resolve inside the checkout.
+  request.confine_to = inst->target.checkout_dir;
   request.stdout_fd = log_fd;
   request.stderr_fd = log_fd;
   request.new_session = true;
@@ -415,6 +444,7 @@ void Supervisor::run_handler(const InstancePtr& inst, const manifests::Lifecycle
     spec.argv = handler.exec->command;
     spec.env = inst->target.env;
     spec.working_dir = inst->target.working_dir;
+    spec.confine_to = inst->target.checkout_dir;
     spec.timeout = timeout;
     healthcheck::async_exec(strand_, std::move(spec), [finish](healthcheck::ExecOutcome out) {
       finish(out.ok(), out.describe());

@@ -63,6 +63,10 @@ TEST_CASE("config: unknown keys and bad values are errors naming key and line", 
       {"webhooks: {github: {secret: x}}\n", "unknown key 'secret' in 'webhooks.github'"},
       {"listen: [a, b]\n", "'listen' must be a string"},
       {"repo: {url: x\n", "sluice.yaml:"},
+      {"runtime: {maxReplicas: 0}\n", "sluice.yaml:1: 'runtime.maxReplicas' must be a whole"},
+      {"runtime: {maxReplicas: 100000}\n", "from 1 to 10000"},
+      {"runtime: {maxReplicas: many}\n", "'runtime.maxReplicas'"},
+      {"runtime: {replicas: 3}\n", "unknown key 'replicas' in 'runtime'"},
   };
   for (const auto& c : cases) {
     INFO(c.yaml);
@@ -91,6 +95,20 @@ TEST_CASE("config: flags override the file", "[api][config]") {
   CHECK(opts->listen == "127.0.0.1:9000");
   CHECK(opts->github_secret_file == "/flag/secret");
 
+  CHECK(opts->max_replicas == 256);  // the default
+  std::ofstream(file) << "repo: /from/file\nruntime: {maxReplicas: 40}\n";
+  ServeFlags from_file;
+  from_file.config_file = file;
+  auto limited = resolve_serve_options(from_file);
+  REQUIRE(limited.is_ok());
+  CHECK(limited->max_replicas == 40);
+  from_file.max_replicas = 12;
+  limited = resolve_serve_options(from_file);
+  REQUIRE(limited.is_ok());
+  CHECK(limited->max_replicas == 12);
+  from_file.max_replicas = 0;
+  CHECK_FALSE(resolve_serve_options(from_file).is_ok());
+
   ServeFlags no_repo;
   CHECK_FALSE(resolve_serve_options(no_repo).is_ok());
   ServeFlags missing_file;
@@ -100,35 +118,36 @@ TEST_CASE("config: flags override the file", "[api][config]") {
 }
 
 TEST_CASE("auth file: TOKEN ROLE [NAME], comments, errors with line numbers", "[api][auth]") {
+  const std::string tok_a = "tok-a-0123456789abcdef";
+  const std::string tok_b = "tok-b-0123456789abcdef";
   Authenticator auth;
-  REQUIRE(auth.add_auth_file_content("# tokens\n"
-                                     "tok-a viewer alice\n"
-                                     "\n"
-                                     "tok-b deployer   # ci without a name\n",
+  REQUIRE(auth.add_auth_file_content("# tokens\n" + tok_a + " viewer alice\n\n" + tok_b +
+                                         " deployer   # ci without a name\n",
                                      "auth.txt")
               .is_ok());
   REQUIRE(auth.size() == 2);
-  auto a = auth.authenticate("Bearer tok-a");
+  auto a = auth.authenticate("Bearer " + tok_a);
   REQUIRE(a.is_ok());
   CHECK(a->name == "alice");
   CHECK(a->role == Role::kViewer);
-  auto b = auth.authenticate("Bearer tok-b");
+  auto b = auth.authenticate("Bearer " + tok_b);
   REQUIRE(b.is_ok());
-  CHECK(b->name == default_token_name("tok-b"));
+  CHECK(b->name == default_token_name(tok_b));
   CHECK(b->name.size() == 6 + 8);
   CHECK(b->role == Role::kDeployer);
-  CHECK_FALSE(auth.authenticate("Bearer tok-c").is_ok());
-  CHECK_FALSE(auth.authenticate("tok-a").is_ok());
+  CHECK_FALSE(auth.authenticate("Bearer tok-c-0123456789abcdef").is_ok());
+  CHECK_FALSE(auth.authenticate(tok_a).is_ok());
   CHECK_FALSE(auth.authenticate("").is_ok());
   CHECK(auth.authenticate("Bearer tok-c").status().code() == sluice::StatusCode::kUnauthenticated);
 
   Authenticator bad;
-  auto st = bad.add_auth_file_content("ok viewer\nlonely\n", "auth.txt");
+  auto st = bad.add_auth_file_content(tok_a + " viewer\nlonely\n", "auth.txt");
   REQUIRE_FALSE(st.is_ok());
   CHECK_THAT(st.message(), Catch::Contains("auth.txt:2"));
   CHECK_THAT(st.message(), !Catch::Contains("lonely"));  // tokens never echoed
-  auto st2 = bad.add_auth_file_content("tok superuser\n", "auth.txt");
-  CHECK_THAT(st2.message(), Catch::Contains("unknown role 'superuser'"));
+  auto st2 = bad.add_auth_file_content(tok_a + " superuser\n", "auth.txt");
+  CHECK_THAT(st2.message(), Catch::Contains("auth.txt:1"));
+  CHECK_THAT(st2.message(), Catch::Contains("viewer, deployer or admin"));
 }
 
 TEST_CASE("auth disabled allows everyone as anonymous", "[api][auth]") {

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "runtime/backoff.h"
-#include "runtime/expand.h"
+#include "manifests/expand.h"
 
 using namespace sluice;
 using namespace sluice::runtime;
@@ -26,8 +26,38 @@ TEST_CASE("$(VAR) expansion follows Kubernetes") {
   };
   for (const auto& c : cases) {
     INFO(c.in);
-    CHECK(expand_vars(c.in, vars) == c.out);
+    CHECK(manifests::expand(c.in, vars).value == c.out);
   }
+}
+
+TEST_CASE("$(VAR) expansion stops at its bound instead of allocating past it") {
+  std::map<std::string, std::string> vars = {{"E0", std::string(1000, 'x')}};
+  bool stopped = false;
+  // The bomb of the hostile review: each entry doubles the one before it.
+  for (int i = 1; i < 40; ++i) {
+    const std::string prev = "$(E" + std::to_string(i - 1) + ")";
+    auto e = manifests::expand(prev + prev, vars);
+    const size_t want = size_t{1000} << i;
+    if (want <= manifests::kMaxExpandedValueBytes) {
+      REQUIRE_FALSE(e.too_large);
+      REQUIRE(e.value.size() == want);
+    } else {
+      CHECK(e.too_large);
+      CHECK(e.value.size() == manifests::kMaxExpandedValueBytes);
+      CHECK(i == 8);  // 256,000 bytes: the first past 128 KiB
+      stopped = true;
+      break;
+    }
+    vars["E" + std::to_string(i)] = e.value;
+  }
+  CHECK(stopped);
+  auto at_bound = manifests::expand("$(E0)", vars, 1000);
+  CHECK_FALSE(at_bound.too_large);
+  auto over = manifests::expand("$(E0)y", vars, 1000);
+  CHECK(over.too_large);
+  CHECK(over.value == std::string(1000, 'x'));
+  CHECK(manifests::expand("$(NOPE)", vars).unresolved);
+  CHECK_FALSE(manifests::expand("$$(NOPE)", vars).unresolved);
 }
 
 TEST_CASE("back-off doubles from the base up to the cap") {

@@ -98,6 +98,61 @@ TEST_CASE("the state store keeps instances and revisions") {
   CHECK(store.load().instances.empty());
 }
 
+TEST_CASE("records that cannot be read back are reported and set aside, never fatal",
+          "[bad-input]") {
+  // Issue 19: one revisions/*.json kept the controller down until deleted by hand.
+  Tmp tmp;
+  StateStore store(tmp.path);
+  REQUIRE(store.init());
+  RevisionSpec spec;
+  spec.rollout = "a";
+  spec.revision = 2;
+  REQUIRE(store.write_revision(spec, 3));
+  const std::string good = tmp.path + "/runtime/revisions/a@2.json";
+  std::ifstream in(good);
+  const std::string good_text((std::istreambuf_iterator<char>(in)), {});
+  auto with_replicas = [&](const std::string& value) {
+    const size_t at = good_text.find("\"replicas\":3");
+    REQUIRE(at != std::string::npos);
+    return good_text.substr(0, at) + "\"replicas\":" + value +
+           good_text.substr(at + std::string("\"replicas\":3").size());
+  };
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"array", "[]"},
+      {"string", "\"x\""},
+      {"number", "5"},
+      {"spec-not-object", "{\"spec\":5,\"replicas\":1}"},
+      {"spec-missing", "{\"replicas\":1}"},
+      {"spec-fields-wrong", "{\"spec\":{\"rollout\":7},\"replicas\":1}"},
+      {"replicas-string", with_replicas("\"many\"")},
+      {"replicas-negative", with_replicas("-1")},
+      {"replicas-huge", with_replicas("1e300")},
+      {"truncated", good_text.substr(0, good_text.size() / 2)},
+      {"empty", ""},
+  };
+  for (const auto& [name, text] : bad) {
+    std::ofstream(tmp.path + "/runtime/revisions/" + name + ".json") << text;
+  }
+  std::ofstream(tmp.path + "/runtime/instances/array.json") << "[1,2]";
+  std::ofstream(tmp.path + "/runtime/instances/fields.json") << "{\"id\":5}";
+
+  auto loaded = store.load();
+  REQUIRE(loaded.revisions.size() == 1);
+  CHECK(loaded.revisions[0].replicas == 3);
+  CHECK(loaded.instances.empty());
+  CHECK(loaded.problems.size() == bad.size() + 2);
+  for (const auto& [name, text] : bad) {
+    INFO(name);
+    CHECK_FALSE(fs::exists(tmp.path + "/runtime/revisions/" + name + ".json"));
+    CHECK(fs::exists(tmp.path + "/runtime/revisions/" + name + ".json.corrupt"));
+  }
+  for (const auto& problem : loaded.problems) CHECK_THAT(problem, Catch::Contains("moved aside"));
+  // Set aside, the next start reads a clean directory.
+  auto again = store.load();
+  CHECK(again.problems.empty());
+  CHECK(again.revisions.size() == 1);
+}
+
 TEST_CASE("workingDir stays inside the checkout") {
   Tmp tmp;
   fs::create_directories(tmp.path + "/co/sub");
