@@ -293,7 +293,11 @@ bool Worker::process(const amqp_envelope_t& envelope) {
   Outcome outcome;
   int rc;
   if (seen_ids_.count(id) > 0) {
+    // A redelivery of an id this process already processed: acked without processing it
+    // again, and logged as "<id> duplicate" so that whoever audits the log counts it - a
+    // redelivery is a duplicate delivery whichever process it reaches.
     outcome = Outcome::kDuplicate;
+    processed_log_.append(id + " duplicate");
     rc = amqp_basic_ack(conn, AmqpConnection::kChannel, envelope.delivery_tag, 0);
   } else if (options_.fail_rate > 0 &&
              std::uniform_real_distribution<double>(0, 1)(rng) < options_.fail_rate) {

@@ -1,8 +1,9 @@
 // End to end, with the real binaries: a Git commit rolls orders-api out by canary through the
 // built-in router under steady client load; a good version is promoted, a bad one is rolled back
 // automatically, and `sluice status --wait --revision` gives a CI step the right exit code. Then
-// the controller is SIGKILLed at three points of a canary and restarted: the rollout resumes and
-// finishes the same way, and the service instances keep their pids.
+// the controller is SIGKILLed at five points of a canary (two of them inside actions: a scale
+// waiting for its instance, a weight change) and restarted: the rollout resumes and finishes the
+// same way, and the service instances keep their pids.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -25,6 +26,7 @@ struct RolloutSpec {
   double error_rate = 0;
   int front_port = 0;
   std::string steps;  // YAML flow sequence
+  int ready_delay_s = 0;  // readinessProbe.initialDelaySeconds: a window in which a scale is under way
 };
 
 std::string orders_api_manifest(const E2eEnv& env, const RolloutSpec& s) {
@@ -40,7 +42,7 @@ spec:
       - {{name: ERROR_RATE, value: "{1}"}}
       - {{name: SLUICE_E2E_MARKER, value: "{2}"}}
     ports: [{{name: http, containerPort: 0}}]
-    readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 0.1}}
+    readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 0.1, initialDelaySeconds: {5}}}
     terminationGracePeriodSeconds: 5
   service: {{listen: "127.0.0.1:{3}", targetPort: http}}
   strategy:
@@ -67,7 +69,8 @@ spec:
       provider:
         builtin: {{metric: request-success-rate, version: canary, window: 2s}}
 )YAML",
-                     s.version, s.error_rate, env.marker_value(), s.front_port, s.steps);
+                     s.version, s.error_rate, env.marker_value(), s.front_port, s.steps,
+                     s.ready_delay_s);
 }
 
 bool healthy_at(const json& r, const std::string& sha) {
@@ -138,14 +141,20 @@ TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 t
   CHECK(r["stable"].value("version", "") == "2.0.0");
   CHECK(r.value("message", "").find("success-rate") != std::string::npos);
 
-  // After the abort no new request reaches 3.0.0 (in-flight ones may still finish).
+  // After the abort no new request reaches 3.0.0 (in-flight ones may still finish). That is
+  // only worth something if requests kept flowing meanwhile: a stalled load generator would
+  // pass it too, so 2.0.0 must have answered a good share of the window's requests (200/s for
+  // 1.5 s is 300; at least 50 leaves room for a loaded machine, a stall gives 0).
   std::this_thread::sleep_for(500ms);
-  const uint64_t bad_before = answered_by(load.stats(), "3.0.0");
+  const json before = load.stats();
+  const uint64_t bad_before = answered_by(before, "3.0.0");
+  const uint64_t good_before = answered_by(before, "2.0.0");
   std::this_thread::sleep_for(1500ms);
   const json stats = load.stop();
   INFO(stats.dump(2));
   CHECK(answered_by(stats, "3.0.0") == bad_before);
   CHECK(bad_before > 0);  // the bad canary did get traffic, so the analysis judged real errors
+  CHECK(answered_by(stats, "2.0.0") >= good_before + 50);
 
   // No request failed at a stable version, and no connection failed at all.
   CHECK(server_errors(stats, "1.0.0") == 0);
@@ -154,25 +163,39 @@ TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 t
   CHECK(stats.value("transportErrors", -1) == 0);
   CHECK(stats.value("failed", uint64_t{0}) == server_errors(stats, "3.0.0"));
 
-  // The figure the docs quote: first failed request -> last answer from the bad version.
+  // The figure the docs quote: first failed request -> last answer from the bad version. The
+  // tutorial's 340-379 ms come from the release build; the bound here is what the manifest
+  // allows, not a speed target: the analysis measures every 500 ms with failureLimit 0, so the
+  // first failing measurement comes at most one interval after enough failures reach the 2 s
+  // window, and the abort then moves all traffic within one reconcile. Two intervals for that,
+  // plus 2 s for an ASan build on two busy cores, is 3 s; a rollback that waited for a second
+  // failed measurement, a slow reconcile, or a route left on the canary would exceed it.
   const int64_t first_failure = stats.value("firstFailureMs", int64_t{0});
   const int64_t last_bad = stats["versions"]["3.0.0"].value("lastMs", int64_t{0});
+  const int64_t rollback_ms = last_bad - first_failure;
   WARN(fmt::format("canary rollback: first failed request -> last answer from 3.0.0: {} ms; "
                    "requests {} (failed {}, all at 3.0.0)",
-                   last_bad - first_failure, stats.value("requests", 0), stats.value("failed", 0)));
+                   rollback_ms, stats.value("requests", 0), stats.value("failed", 0)));
+  CHECK(first_failure > 0);
+  CHECK(rollback_ms >= 0);
+  CHECK(rollback_ms <= 3000);
 }
 
-TEST_CASE("SIGKILL of sluice serve at three points of a canary: it resumes, same pids",
+TEST_CASE("SIGKILL of sluice serve at five points of a canary: it resumes, same pids",
           "[e2e][crash]") {
   E2eEnv env;
+  // Each new instance is unready for its first 2 s: the scale that creates the canary is still
+  // under way when the controller is killed at point 1.
   RolloutSpec spec{"1.0.0", 0, free_loopback_port(),
-                   "[{setWeight: 25}, {pause: {}}, {setWeight: 50}, {pause: {}}]"};
+                   "[{setWeight: 25}, {pause: {}}, {setWeight: 50}, {pause: {}}]", 2};
   env.write("shop.yaml", orders_api_manifest(env, spec));
   const std::string sha1 = env.commit("shop 1.0.0");
   std::string why;
   REQUIRE(env.start_serve(why));
   auto first = env.cli({"status", "shop", "--wait", "--revision", sha1, "--timeout", "60s"});
   REQUIRE(first.exit_code == 0);
+  const auto stable_pids = env.instance_pids();
+  REQUIRE(stable_pids.size() == 2);
 
   spec.version = "2.0.0";
   env.write("shop.yaml", orders_api_manifest(env, spec));
@@ -195,47 +218,92 @@ TEST_CASE("SIGKILL of sluice serve at three points of a canary: it resumes, same
     INFO(reason);
     return pids_before;
   };
+  // After a restart every instance that lived before it is still the same process: adopted,
+  // neither restarted nor duplicated. `extra` instances may have been started since (a scale the
+  // kill interrupted before its spawn).
+  auto same_pids = [&](const std::map<std::string, pid_t>& before, size_t extra) {
+    const auto now = env.instance_pids();
+    for (const auto& [id, pid] : before) {
+      INFO(id);
+      CHECK(now.count(id) == 1);
+      if (now.count(id)) CHECK(now.at(id) == pid);
+    }
+    CHECK(now.size() <= before.size() + extra);
+    return now;
+  };
 
-  // Point 1: right after the commit was seen (the canary is being created or paused at 25%).
+  // Point 1: inside the scale that creates the canary: its instance exists and is not ready yet.
   bool held = false;
-  env.wait_rollout(
+  json r = env.wait_rollout(
       "shop",
-      [&](const json& r) { return r["desired"].value("commit", "").rfind(sha2.substr(0, 12), 0) == 0; },
+      [&](const json& ro) {
+        return ro["desired"].value("commit", "").rfind(sha2.substr(0, 12), 0) == 0 &&
+               !ro["canary"].is_null() && ro["canary"].value("replicas", 0) >= 1 &&
+               ro["canary"].value("ready", 0) == 0;
+      },
       30s, &held);
+  INFO(r.dump(2));
   REQUIRE(held);
-  restart("just after the commit");
-  json r = env.wait_rollout("shop", at_step(1), 60s, &held);
+  auto pids = restart("inside the canary's scale");
+  r = env.wait_rollout("shop", at_step(1), 60s, &held);
   INFO(r.dump(2));
   REQUIRE(held);
   CHECK(r["weights"].value("canary", -1) == 25);
+  // The canary that was starting is the one that became ready: 2 stable + 1 canary, same pids.
+  pids = same_pids(pids, 0);
+  CHECK(pids.size() == 3);
+  for (const auto& [id, pid] : stable_pids) CHECK(pids.count(id) == 1);
 
   // Point 2: paused at 25%. After the restart it is still paused there with the same pids.
-  auto pids = restart("paused at 25%");
+  pids = restart("paused at 25%");
   r = env.wait_rollout("shop", at_step(1), 30s, &held);
   REQUIRE(held);
   CHECK(r["weights"].value("canary", -1) == 25);
-  CHECK(env.instance_pids() == pids);
+  pids = same_pids(pids, 0);
 
+  // Point 3: inside a weight change: killed as soon as the promote is acknowledged, so the
+  // crash lands between the recorded verb and the route to 50% (or just after it).
   REQUIRE(env.cli({"promote", "shop"}).exit_code == 0);
+  pids = restart("right after promote, during the weight change to 50%");
   r = env.wait_rollout("shop", at_step(3), 60s, &held);
+  INFO(r.dump(2));
   REQUIRE(held);
   CHECK(r["weights"].value("canary", -1) == 50);
+  pids = same_pids(pids, 0);
 
-  // Point 3: paused at 50%.
+  // Point 4: paused at 50%.
   pids = restart("paused at 50%");
   r = env.wait_rollout("shop", at_step(3), 30s, &held);
   REQUIRE(held);
   CHECK(r["weights"].value("canary", -1) == 50);
-  CHECK(env.instance_pids() == pids);
+  pids = same_pids(pids, 0);
 
-  // It finishes the same way it would have: promoted to 2.0.0 at full size.
+  // Point 5: inside the full promotion, which scales the canary up to 2 and the stable down.
   REQUIRE(env.cli({"promote", "shop"}).exit_code == 0);
+  pids = restart("right after the last promote, during the promotion's scaling");
+  // It finishes the same way it would have: promoted to 2.0.0 at full size.
   auto done = env.cli({"status", "shop", "--wait", "--revision", sha2, "--timeout", "60s"});
   INFO(done.out << done.err);
   CHECK(done.exit_code == 0);
   r = env.rollout("shop");
   CHECK(r["stable"].value("version", "") == "2.0.0");
   CHECK(r["weights"].value("stable", 0) == 100);
+  // The canary instance that lived through every crash is now part of the stable set of 2, and
+  // the 1.0.0 instances are stopped (after scaleDownDelaySeconds).
+  CHECK(poll_until(
+      [&] {
+        for (const auto& [id, pid] : env.instance_pids())
+          if (stable_pids.count(id)) return false;
+        return true;
+      },
+      15s));
+  const auto final_pids = env.instance_pids();
+  CHECK(final_pids.size() == 2);
+  bool canary_kept = false;
+  for (const auto& [id, pid] : final_pids) {
+    if (pids.count(id) && pids.at(id) == pid && !stable_pids.count(id)) canary_kept = true;
+  }
+  CHECK(canary_kept);
 
   // The recorded decisions survived the crashes: the history shows both revisions.
   auto history = env.cli({"history", "shop", "-o", "json"});

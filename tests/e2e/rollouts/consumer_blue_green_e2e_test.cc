@@ -1,11 +1,15 @@
 // End to end with a real RabbitMQ: a producer publishes 100,000 numbered persistent messages
 // while `sluice serve` moves the orders-worker consumer blue (1.0.0) -> green (2.0.0) -> a bad
 // green (3.0.0, fails and requeues 30% of its messages) -> automatic rollback to 2.0.0. Every id
-// must be processed at least once, duplicates must stay within prefetch x switches, and the
-// workers' activation log must never show two versions consuming at the same time.
+// of {0..N-1} must be processed at least once, duplicates (redeliveries to any process) must stay
+// within prefetch x switches, the three switches must happen while the producer publishes, and
+// two versions must never consume at the same time: by the workers' activation log and by the
+// broker's own consumer count, sampled throughout.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <sstream>
@@ -75,6 +79,12 @@ spec:
 
 std::vector<std::string> lines_of(const std::string& path) { return read_lines(path); }
 
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, rollback",
@@ -101,6 +111,7 @@ TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, ro
   // both switches and the rollback happen while it publishes.
   std::atomic<int> published{0};
   std::atomic<bool> publish_failed{false};
+  std::atomic<int64_t> first_publish_ms{0}, last_publish_ms{0};
   std::thread producer([&] {
     auto c = AmqpTestClient::connect(broker->amqp_port());
     if (!c.is_ok()) {
@@ -115,6 +126,8 @@ TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, ro
         return;
       }
       published = i + 1;
+      if (i == 0) first_publish_ms = now_unix_ms();
+      if (i == kMessages - 1) last_publish_ms = now_unix_ms();
       if (i % 100 == 99) {
         next += 40ms;
         std::this_thread::sleep_until(next);
@@ -127,6 +140,42 @@ TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, ro
       if (t.joinable()) t.join();
     }
   } join_producer{producer};
+
+  // The broker's view: its consumer count for the queue (a passive queue.declare, answered by
+  // the queue process itself), sampled every few ms until the end. Each version runs 2
+  // consumers, so more than 2 at any moment means two versions consumed at once. (The
+  // management API's consumer lists come from its statistics database, which lags by up to the
+  // statistics interval, so they could show overlaps that never happened and miss real ones.)
+  std::atomic<bool> sampling{true};
+  std::atomic<uint32_t> max_consumers{0};
+  std::atomic<int> samples{0}, sample_errors{0};
+  std::thread sampler([&] {
+    auto c = AmqpTestClient::connect(broker->amqp_port());
+    if (!c.is_ok()) {
+      sample_errors = 1;
+      return;
+    }
+    for (int i = 0; i < 200'000 && sampling.load(); ++i) {  // bounded: ~20 min at 5 ms
+      auto q = (*c)->inspect(kQueue);
+      if (!q.is_ok()) {
+        ++sample_errors;
+      } else {
+        ++samples;
+        uint32_t seen = max_consumers.load();
+        while (q->consumers > seen && !max_consumers.compare_exchange_weak(seen, q->consumers)) {
+        }
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  struct StopSampler {
+    std::atomic<bool>& flag;
+    std::thread& t;
+    ~StopSampler() {
+      flag = false;
+      if (t.joinable()) t.join();
+    }
+  } stop_sampler{sampling, sampler};
 
   REQUIRE(poll_until([&] { return published.load() > 5'000; }, 30s));
   env.write("worker.yaml", worker_manifest(env, *broker, "2.0.0", 0));
@@ -156,22 +205,39 @@ TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, ro
     processed.clear();
     lines_total = 0;
     for (const char* v : {"1.0.0", "2.0.0", "3.0.0"}) {
-      for (auto& id : lines_of(env.dir() + "/processed-" + v + ".log")) {
-        processed.insert(id);
+      // One line per completed delivery: "<id>", or "<id> duplicate" for a redelivery to a
+      // process that had processed it already (orders-worker acks those without processing).
+      for (auto& line : lines_of(env.dir() + "/processed-" + v + ".log")) {
+        processed.insert(line.substr(0, line.find(' ')));
         ++lines_total;
       }
     }
-    return processed.size() == static_cast<size_t>(kMessages);
+    return processed.size() >= static_cast<size_t>(kMessages);
   };
   CHECK(poll_until(collect, 180s));
   auto queue = (*client)->inspect(kQueue);
   REQUIRE(queue.is_ok());
   CHECK(queue->messages == 0);
+  CHECK(queue->consumers == 2);  // the two 2.0.0 workers, and nobody else
+  sampling = false;
+  sampler.join();
 
-  // Every id at least once; duplicates within prefetch x the number of switches (3).
+  // Exactly the ids {0..N-1}, each at least once: a count could hide a lost id behind a stray.
+  std::vector<std::string> missing;
+  for (int i = 0; i < kMessages; ++i) {
+    if (!processed.count(std::to_string(i))) missing.push_back(std::to_string(i));
+  }
+  INFO("first missing ids: " << (missing.empty() ? "" : missing.front()));
+  CHECK(missing.empty());
   CHECK(processed.size() == static_cast<size_t>(kMessages));
+  // Duplicates (redeliveries to another process or to the same one) within prefetch x the
+  // number of switches (3).
   const size_t duplicates = lines_total - processed.size();
   CHECK(duplicates <= static_cast<size_t>(kPrefetch * 3));
+  // The broker never had more than one version's consumers.
+  CHECK(sample_errors.load() == 0);
+  CHECK(samples.load() > 100);
+  CHECK(max_consumers.load() == 2);
   // Each version really consumed: blue before, green between and after, the bad one briefly.
   CHECK(!lines_of(env.dir() + "/processed-1.0.0.log").empty());
   CHECK(!lines_of(env.dir() + "/processed-2.0.0.log").empty());
@@ -179,6 +245,7 @@ TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, ro
   // The activation log, in write order (O_APPEND), never has two versions consuming at once.
   std::map<std::string, std::set<long long>> active;  // version -> pids consuming
   int overlaps = 0, activations = 0;
+  std::vector<std::pair<long long, std::string>> activated;  // (unix ms, version), in order
   for (const auto& line : lines_of(env.dir() + "/activation.log")) {
     std::istringstream in(line);
     long long at_ms = 0, pid = 0;
@@ -186,6 +253,7 @@ TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, ro
     in >> at_ms >> pid >> version >> what;
     if (what == "activate") {
       ++activations;
+      activated.emplace_back(at_ms, version);
       for (const auto& [other, pids] : active) {
         if (other != version && !pids.empty()) ++overlaps;
       }
@@ -195,9 +263,27 @@ TEST_CASE("consumer blue-green under 100,000 messages: none lost, no overlap, ro
     }
   }
   CHECK(overlaps == 0);
-  CHECK(activations >= 4);  // 1.0.0 x2, 2.0.0 x2 (+3.0.0, +2.0.0 again)
+  // Exactly: 1.0.0 x2 (the first rollout), then each switch activates the 2 workers of its
+  // version: 2.0.0, 3.0.0, and 2.0.0 again after the rollback. More would be a restart or a
+  // second activation of a worker; fewer, a switch that did not happen.
+  CHECK(activations == 8);
+  const std::vector<std::string> order = {"1.0.0", "1.0.0", "2.0.0", "2.0.0",
+                                          "3.0.0", "3.0.0", "2.0.0", "2.0.0"};
+  std::vector<std::string> versions;
+  for (const auto& [at, version] : activated) versions.push_back(version);
+  CHECK(versions == order);
+  // The three switches happened while messages were being published.
+  CHECK(still_publishing);
+  REQUIRE(first_publish_ms.load() > 0);
+  REQUIRE(last_publish_ms.load() > 0);
+  for (size_t i = 2; i < activated.size(); ++i) {
+    INFO("activation " << i << " of " << activated[i].second << " at " << activated[i].first);
+    CHECK(activated[i].first > first_publish_ms.load());
+    CHECK(activated[i].first < last_publish_ms.load());
+  }
   WARN(fmt::format("consumer blue-green: {} published, {} processed, {} lost, {} duplicated; "
-                   "{} activations; switches while publishing: {}",
-                   kMessages, processed.size(), kMessages - static_cast<int>(processed.size()),
-                   duplicates, activations, still_publishing ? "yes" : "no"));
+                   "{} activations; switches while publishing: {}; broker consumers at most {} "
+                   "in {} samples",
+                   kMessages, processed.size(), missing.size(), duplicates, activations,
+                   still_publishing ? "yes" : "no", max_consumers.load(), samples.load()));
 }
