@@ -135,9 +135,10 @@ class Fixture {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // Sends `total` GETs through the router from `clients` keep-alive connections; every one must
+  // Sends `total` more GETs through the router from `clients` keep-alive connections; every one must
   // be answered (200 or the backend's 500) by the revision the version header names.
   void send(int total, int clients) {
+    const int before = stable_sent.requests + canary_sent.requests;
     std::mutex mu;
     std::vector<std::thread> threads;
     std::atomic<int> next{0}, failures{0};
@@ -165,7 +166,7 @@ class Fixture {
     }
     for (auto& t : threads) t.join();
     REQUIRE(failures.load() == 0);
-    REQUIRE(stable_sent.requests + canary_sent.requests == total);
+    REQUIRE(stable_sent.requests + canary_sent.requests == before + total);
   }
 
   analysis::MetricsSource& metrics() { return *metrics_; }
@@ -265,14 +266,38 @@ TEST_CASE("builtin provider reports what the real router saw of real load", "[an
   }
   auto stable_durations = f.metrics().samples("orders", 1, "request-duration-p99", 120s);
   CHECK(stable_durations.size() == static_cast<size_t>(f.stable_sent.requests));
-  // Per-second series cover completed seconds only, so they hold at most what was sent.
-  double counted = 0;
-  for (double c : f.metrics().samples("orders", 2, "request-rate", 120s)) counted += c;
-  CHECK(counted <= f.canary_sent.requests);
-  for (double ratio : f.metrics().samples("orders", 2, "request-success-rate", 120s)) {
+  // Per-second series cover completed seconds only, and leave out the revision's first second
+  // (partial: it would understate the rate), so they hold at most what was sent.
+  auto per_second_total = [&] {
+    double counted = 0;
+    for (double c : f.metrics().samples("orders", 2, "request-rate", 120s)) counted += c;
+    return counted;
+  };
+  CHECK(per_second_total() <= f.canary_sent.requests);
+  // More load in a later second: once that second has completed (bounded wait), the series
+  // holds at least those requests - it is not empty, so the loops below check something.
+  const auto next_second = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch()) +
+      1s);
+  std::this_thread::sleep_until(next_second + 20ms);
+  const int canary_before = f.canary_sent.requests;
+  f.send(40, 2);
+  const int canary_later = f.canary_sent.requests - canary_before;
+  REQUIRE(canary_later > 0);
+  for (int i = 0; i < 60 && per_second_total() < canary_later; ++i) {
+    std::this_thread::sleep_for(50ms);  // at most 3 s: the second of the extra load completes
+  }
+  CHECK(per_second_total() >= canary_later);
+  CHECK(per_second_total() <= f.canary_sent.requests);
+  const auto ratios = f.metrics().samples("orders", 2, "request-success-rate", 120s);
+  REQUIRE_FALSE(ratios.empty());
+  for (double ratio : ratios) {
     CHECK(ratio >= 0.0);
     CHECK(ratio <= 1.0);
   }
+  // Every 4th canary request fails, so a second with canary traffic has a ratio below 1.
+  CHECK(*std::min_element(ratios.begin(), ratios.end()) < 1.0);
   CHECK(f.metrics().samples("orders", 2, "restarts", 120s).empty());  // no router series
   CHECK(f.metrics().samples("orders", 3, "request-duration-p99", 120s).empty());
 }
