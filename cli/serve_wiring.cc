@@ -37,8 +37,8 @@
 #include "healthcheck/analysis/analysis_runner.h"
 #include "healthcheck/analysis/metrics_source.h"
 #include "runtime/local_process_runtime.h"
-#include "traffic/builtin_router.h"
 #include "traffic/haproxy_router.h"
+#include "traffic/router_control.h"
 
 namespace sluice::cli {
 
@@ -46,10 +46,24 @@ namespace {
 
 namespace asio = boost::asio;
 
-// The built-in router for Rollouts without trafficRouting.haproxy, HAProxy for the others.
+// This binary, to start `sluice router` with: the router and the controller are one program.
+std::string self_executable() {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("sluice") : path.string();
+}
+
+// The built-in router for Rollouts without trafficRouting.haproxy, HAProxy for the others. The
+// built-in router runs as its own process (traffic/router_control.h), reached through
+// RemoteRouter, so that its front doors outlive this one.
 class CompositeRouter final : public traffic::Router {
  public:
-  explicit CompositeRouter(const Clock& clock) : builtin_(clock), haproxy_(clock) {}
+  CompositeRouter(const Clock& clock, traffic::RemoteRouterOptions builtin)
+      : builtin_(std::move(builtin)), haproxy_(clock) {}
+
+  // Adopts the router process that answers in its state dir, or starts one.
+  Status start() { return builtin_.start(); }
+  int builtin_pid() const { return builtin_.router_pid(); }
 
   Status apply(const traffic::RouteTable& table) override {
     const bool use_haproxy = table.haproxy.has_value();
@@ -103,7 +117,7 @@ class CompositeRouter final : public traffic::Router {
     return it != haproxy_rollouts_.end() && it->second;
   }
 
-  traffic::BuiltinRouter builtin_;
+  traffic::RemoteRouter builtin_;
   traffic::HaproxyRouter haproxy_;
   mutable std::mutex mu_;
   std::map<std::string, bool> haproxy_rollouts_;
@@ -167,7 +181,12 @@ class ServeController final : public controller::ControlFacade {
     runtime_ =
         std::make_unique<runtime::LocalProcessRuntime>(ioc_, clock, o.state_dir + "/runtime", ro);
     for (const auto& problem : runtime_->startup_problems()) spdlog::warn("runtime: {}", problem);
-    router_ = std::make_unique<CompositeRouter>(clock);
+    traffic::RemoteRouterOptions rro;
+    rro.dir = o.state_dir + "/router";
+    rro.start_argv = {self_executable(), "router", "--state-dir", rro.dir};
+    router_ = std::make_unique<CompositeRouter>(clock, rro);
+    if (Status st = router_->start(); !st.is_ok()) return st;
+    spdlog::info("router: pid {} ({})", router_->builtin_pid(), rro.dir);
     metrics_ = std::make_unique<controller::RouterRuntimeMetrics>(*router_, *runtime_);
     analysis::AnalysisRunnerOptions ao;
     ao.default_prometheus_address = o.prometheus_address;

@@ -38,7 +38,9 @@ json record_to_json(const InstanceRecord& r) {
           {"restarts", r.restarts},
           {"consecutiveFailures", r.consecutive_failures},
           {"startedAtMs", r.started_at_ms},
-          {"terminating", r.terminating}};
+          {"terminating", r.terminating},
+          {"ready", r.ready},
+          {"readySinceMs", r.ready_since_ms}};
 }
 
 InstanceRecord record_from_json(const json& j) {
@@ -55,6 +57,8 @@ InstanceRecord record_from_json(const json& j) {
   r.consecutive_failures = j.at("consecutiveFailures").get<int>();
   r.started_at_ms = j.at("startedAtMs").get<int64_t>();
   r.terminating = j.value("terminating", false);
+  r.ready = j.value("ready", false);
+  r.ready_since_ms = j.value("readySinceMs", int64_t{0});
   return r;
 }
 

@@ -34,6 +34,11 @@ struct InstanceRecord {
   int consecutive_failures = 0;
   int64_t started_at_ms = 0;
   bool terminating = false;
+  // Readiness as last observed, so that a restarted controller adopts a ready instance as ready
+  // (as Kubernetes keeps a Pod's Ready condition across a kubelet restart) instead of routing
+  // no traffic to it until its first probe answers.
+  bool ready = false;
+  int64_t ready_since_ms = 0;
 };
 
 struct StoredRevision {

@@ -305,7 +305,9 @@ void Supervisor::unpublish(const Instance& inst) {
   if (listener) listener(inst.rec.rollout);
 }
 
-void Supervisor::persist(const Instance& inst) {
+void Supervisor::persist(Instance& inst) {
+  inst.rec.ready = inst.ready;
+  inst.rec.ready_since_ms = inst.ready ? to_unix_ms(inst.ready_since) : 0;
   if (Status s = store_.write_instance(inst.rec); !s) add_problem(s.message());
 }
 

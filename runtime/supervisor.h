@@ -98,7 +98,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   void publish(const Instance& inst);
   void unpublish(const Instance& inst);
   InstanceStatus status_of(const Instance& inst) const;
-  void persist(const Instance& inst);
+  void persist(Instance& inst);  // the record, with the instance's readiness
   void add_problem(std::string problem);
   void schedule_log_rotation();
   void forget_revision_if_idle(const RevisionKey& key);

@@ -265,7 +265,10 @@ void Supervisor::schedule_restart(const InstancePtr& inst) {
 void Supervisor::start_probes(const InstancePtr& inst, bool adopted) {
   const auto& pod = inst->spec->pod;
   inst->live = true;
-  inst->ready = false;
+  // An adopted instance keeps the readiness it was recorded with until a probe says otherwise
+  // (its readiness prober starts from it); a new one starts unready.
+  inst->ready = adopted && inst->rec.ready;
+  if (inst->ready) inst->ready_since = from_unix_ms(inst->rec.ready_since_ms);
   if (pod.startup_probe && pod.startup_probe->defined() && !adopted) {
     inst->started = false;
     const uint64_t generation = inst->generation;
@@ -295,7 +298,7 @@ void Supervisor::start_main_probes(const InstancePtr& inst, bool adopted) {
     manifests::Probe probe = *pod.readiness_probe;
     if (adopted) probe.initial_delay = Duration(0);  // it has been running; don't wait again
     inst->readiness = healthcheck::Prober::start(
-        strand_, probe, inst->target, false,
+        strand_, probe, inst->target, inst->ready,
         [self = shared_from_this(), inst, generation](const healthcheck::Prober& prober,
                                                       bool flipped) {
           if (self->shut_down_ || inst->generation != generation || !flipped) return;
@@ -306,11 +309,13 @@ void Supervisor::start_main_probes(const InstancePtr& inst, bool adopted) {
           } else {
             inst->last_error = "readiness probe failed: " + prober.last_outcome().message;
           }
+          self->persist(*inst);
           self->publish(*inst);
         });
   } else {
+    if (!inst->ready) inst->ready_since = clock_.now();
     inst->ready = true;
-    inst->ready_since = clock_.now();
+    persist(*inst);
   }
   if (pod.liveness_probe && pod.liveness_probe->defined()) {
     inst->liveness = healthcheck::Prober::start(

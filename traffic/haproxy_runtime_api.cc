@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "base/unix_socket.h"
+
 namespace sluice::traffic {
 namespace {
 
@@ -45,67 +47,12 @@ int to_int(std::string_view s) {
   return v;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 Result<std::string> haproxy_command(const std::string& socket_path, const std::string& command,
                                     Duration timeout) {
-  auto fail = [&](std::string_view what) {
-    return unavailable(fmt::format("haproxy runtime API {}: \"{}\": {}: {}", socket_path, command,
-                                   what, std::strerror(errno)));
-  };
-  sockaddr_un addr{};
-  if (socket_path.size() >= sizeof(addr.sun_path)) {
-    return invalid_argument(fmt::format("haproxy runtime API {}: path too long", socket_path));
-  }
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return fail("socket");
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return fail("connect");
-  }
-  const std::string line = command + "\n";
-  size_t sent = 0;
-  while (sent < line.size()) {
-    const ssize_t n = ::send(fd.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("send");
-    }
-    sent += static_cast<size_t>(n);
-  }
-  std::string answer;
-  char buf[16384];
-  while (true) {
-    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno == EAGAIN || errno == EWOULDBLOCK ? "timed out reading the answer"
-                                                          : "recv");
-    }
-    answer.append(buf, static_cast<size_t>(n));
-  }
-  return answer;
+  return unix_socket_exchange(socket_path, command + "\n", timeout,
+                              fmt::format("haproxy runtime API {}: \"{}\"", socket_path, command));
 }
 
 Result<std::vector<HaproxyServerState>> parse_servers_state(std::string_view answer) {

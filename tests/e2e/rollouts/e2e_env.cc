@@ -54,6 +54,14 @@ E2eEnv::E2eEnv() {
 E2eEnv::~E2eEnv() {
   if (serve_running()) kill_serve(SIGTERM);
   kill_instances();
+  // The router process outlives serve too (it would stop by itself once the state dir is gone;
+  // this is sooner).
+  if (const pid_t pid = router_pid(); pid > 0) ::kill(pid, SIGKILL);
+}
+
+pid_t E2eEnv::router_pid() {
+  const std::string text = slurp(state_ + "/router/router.pid");
+  return text.empty() ? 0 : static_cast<pid_t>(std::atoi(text.c_str()));
 }
 
 void E2eEnv::write(const std::string& relative_path, const std::string& content) {
@@ -91,9 +99,9 @@ std::string E2eEnv::commit(const std::string& message) {
   return sha;
 }
 
-bool E2eEnv::start_serve(std::string& why) {
+bool E2eEnv::start_serve(std::string& why, const std::string& binary) {
   const std::string log = dir_.file("serve-" + std::to_string(++serve_runs_) + ".log");
-  auto child = ChildProcess::spawn({kBin + "/sluice", "serve", "--repo", repo_, "--state-dir",
+  auto child = ChildProcess::spawn({binary.empty() ? kBin + "/sluice" : binary, "serve", "--repo", repo_, "--state-dir",
                                     state_, "--listen", "127.0.0.1:" + std::to_string(api_port_),
                                     "--poll", "1s", "--log-format", "json"},
                                    {}, log);

@@ -50,7 +50,8 @@ class E2eEnv {
 
   // Starts `sluice serve` (fresh or restarted on the same state dir) and waits until its API
   // answers (bounded). Returns false with the log tail in `why`.
-  bool start_serve(std::string& why);
+  // `binary`: another sluice executable than the build's (an upgrade).
+  bool start_serve(std::string& why, const std::string& binary = "");
   void kill_serve(int sig);  // signal and reap serve
   bool serve_running();
 
@@ -66,6 +67,9 @@ class E2eEnv {
                               std::chrono::milliseconds timeout, bool* held = nullptr);
   // Pids of the running processes that carry this environment's marker, by SLUICE_INSTANCE.
   std::map<std::string, pid_t> instance_pids();
+  // The built-in router process serve started (state/router/router.pid); 0 when none.
+  pid_t router_pid();
+  const std::string& state_dir() const { return state_; }
 
  private:
   void git(const std::vector<std::string>& args);
