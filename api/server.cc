@@ -17,6 +17,8 @@
 
 #include "api/auth_failure_log.h"
 #include "api/request_guard.h"
+#include "base/connection_slots.h"
+#include "base/descriptors.h"
 
 namespace sluice::api {
 namespace {
@@ -38,7 +40,11 @@ struct ApiServer::Core {
         webhooks(std::move(w)),
         options(std::move(o)),
         ctx{facade, auth, webhooks, options.body_limit},
-        acceptor(asio::make_strand(io)) {}
+        acceptor(asio::make_strand(io)),
+        connections(SlotCounter::make(options.max_connections, options.max_connections_per_client)),
+        reserve(SlotCounter::make(options.health_reserve, 0)),
+        rollout_streams(SlotCounter::make(options.max_streams, options.max_streams_per_client)),
+        all_streams(SlotCounter::make(options.max_streams, options.max_streams_per_client)) {}
 
   asio::io_context& ioc;
   controller::ControlFacade& facade;
@@ -50,6 +56,12 @@ struct ApiServer::Core {
   AuthFailureLog auth_failures;
   tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
+  // The limits (server.h). A session holds one slot of `connections` or of `reserve`, and while
+  // it streams one of the stream type's counter.
+  std::shared_ptr<SlotCounter> connections;
+  std::shared_ptr<SlotCounter> reserve;
+  std::shared_ptr<SlotCounter> rollout_streams;  // GET /api/v1/rollouts/{name}/events?watch=1
+  std::shared_ptr<SlotCounter> all_streams;      // GET /api/v1/rollouts?watch=1 (all rollouts)
 
   mutable std::mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
@@ -67,14 +79,42 @@ namespace {
 
 using Core = ApiServer::Core;
 
+bool is_health_path(const Request& req) {
+  std::string_view target = to_sv(req.target());
+  target = target.substr(0, target.find('?'));
+  return target == "/healthz" || target == "/readyz" || target == "/metrics";
+}
+
+Response too_many(std::string_view code, std::string_view why) {
+  Response res = error_response(http::status::too_many_requests, code, why);
+  res.set(http::field::retry_after, "1");
+  return res;
+}
+
+// Counted under a valid token's name, else under the peer address.
+std::string client_key(const Request& req, const Authenticator& auth, const std::string& address) {
+  if (auth.enabled()) {
+    auto authorization = req[http::field::authorization];
+    if (!authorization.empty()) {
+      if (auto identity = auth.authenticate(to_sv(authorization)); identity.is_ok())
+        return "token:" + identity->name;
+    }
+  }
+  return "addr:" + address;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<Core> core)
-      : stream_(std::move(socket)), core_(std::move(core)), heartbeat_(stream_.get_executor()) {
-    beast::error_code ec;
-    auto peer = stream_.socket().remote_endpoint(ec);
-    remote_address_ = ec ? "unknown" : peer.address().to_string();
-  }
+  // `slot` is the connection's slot in core->connections, or in core->reserve when
+  // `health_only`.
+  Session(tcp::socket&& socket, std::shared_ptr<Core> core, std::string remote_address,
+          std::unique_ptr<SlotCounter::Slot> slot, bool health_only)
+      : stream_(std::move(socket)),
+        core_(std::move(core)),
+        heartbeat_(stream_.get_executor()),
+        remote_address_(std::move(remote_address)),
+        slot_(std::move(slot)),
+        health_only_(health_only) {}
 
   ~Session() {
     std::lock_guard lock(core_->mu);
@@ -114,7 +154,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(options().body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
-    stream_.expires_after(options().request_timeout);
+    stream_.expires_after(health_only_ ? std::min(options().request_timeout,
+                                                  options().reserve_request_timeout)
+                                       : options().request_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
@@ -161,6 +203,25 @@ class Session : public std::enable_shared_from_this<Session> {
       keep_alive_ = false;  // a bad framing leaves the rest of the stream unreadable
       return send(std::move(*refused));
     }
+    // The limits (server.h): health paths are always answered on a connection that is open.
+    const bool health = is_health_path(req);
+    if (health_only_) {
+      keep_alive_ = false;
+      if (!health)
+        return send(too_many("too_many_connections",
+                             "connection limit reached; only /healthz, /readyz and /metrics "
+                             "are served now"));
+    }
+    std::string client;
+    if (!health && !health_only_) {
+      client = client_key(req, core_->auth, remote_address_);
+      if (!slot_->move_to(client)) {
+        keep_alive_ = false;
+        return send(too_many("too_many_connections",
+                             "too many connections from this client (at most " +
+                                 std::to_string(options().max_connections_per_client) + ")"));
+      }
+    }
     HandleResult result = [&]() -> HandleResult {
       try {
         return handle(req, core_->ctx);
@@ -174,7 +235,22 @@ class Session : public std::enable_shared_from_this<Session> {
       if (res->result() == http::status::unauthorized) note_auth_failure(req);
       return send(std::move(*res));
     }
-    if (auto* stream = std::get_if<EventStream>(&result)) return start_stream(*stream);
+    if (auto* stream = std::get_if<EventStream>(&result)) {
+      auto& counter = stream->rollout.empty() ? core_->all_streams : core_->rollout_streams;
+      auto taken = counter->take(client);
+      if (!taken.slot) {
+        keep_alive_ = false;
+        return send(too_many(
+            "too_many_streams",
+            taken.refusal == SlotCounter::Refusal::kPerKey
+                ? "too many event streams of this kind from this client (at most " +
+                      std::to_string(options().max_streams_per_client) + ")"
+                : "too many event streams of this kind (at most " +
+                      std::to_string(options().max_streams) + ")"));
+      }
+      stream_slot_ = std::move(taken.slot);
+      return start_stream(*stream);
+    }
     start_deferred(std::get<Deferred>(std::move(result)));
   }
 
@@ -313,6 +389,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     subscription_.reset();
+    stream_slot_.reset();
     heartbeat_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -330,7 +407,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   size_t served_ = 0;
   std::string remote_address_;
+  std::unique_ptr<SlotCounter::Slot> slot_;  // released with the session
+  const bool health_only_;
   // Streaming state.
+  std::unique_ptr<SlotCounter::Slot> stream_slot_;
   std::unique_ptr<controller::Subscription> subscription_;
   std::deque<std::string> outbox_;
   bool writing_ = false;
@@ -367,23 +447,45 @@ class ShutdownWaiter : public std::enable_shared_from_this<ShutdownWaiter> {
   std::function<void()> done_;
 };
 
+void do_accept(const std::shared_ptr<Core>& core);
+
+// Out of descriptors or similar: back off instead of spinning on accept.
+void accept_later(const std::shared_ptr<Core>& core) {
+  auto timer = std::make_shared<asio::steady_timer>(core->acceptor.get_executor());
+  timer->expires_after(std::chrono::milliseconds(50));
+  timer->async_wait([core, timer](beast::error_code) { do_accept(core); });
+}
+
+// Gives the connection an ordinary slot (counted under its address until its first request),
+// else a reserve slot (health only), else answers 429 here, without a session.
+void admit(const std::shared_ptr<Core>& core, tcp::socket socket) {
+  note_descriptor_opened();
+  beast::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  std::string address = ec ? "unknown" : peer.address().to_string();
+  std::unique_ptr<SlotCounter::Slot> slot;
+  if (descriptors_free() >= core->options.descriptor_reserve)
+    slot = core->connections->take("addr:" + address).slot;
+  const bool health_only = slot == nullptr;
+  if (health_only) slot = core->reserve->take(address).slot;
+  if (!slot) {
+    refuse_connection(socket, "429 Too Many Requests",
+                      R"({"error":"too many connections","code":"too_many_connections"})", 1);
+    return;
+  }
+  std::make_shared<Session>(std::move(socket), core, std::move(address), std::move(slot),
+                            health_only)
+      ->run();
+}
+
 void do_accept(const std::shared_ptr<Core>& core) {
+  if (core->stopping.load() || !core->acceptor.is_open()) return;
   core->acceptor.async_accept(asio::make_strand(core->ioc),
                               [core](beast::error_code ec, tcp::socket socket) {
                                 if (core->stopping.load() || !core->acceptor.is_open()) return;
-                                if (!ec) {
-                                  bool full;
-                                  {
-                                    std::lock_guard lock(core->mu);
-                                    full = core->sessions.size() >= core->options.max_connections;
-                                  }
-                                  if (full) {
-                                    beast::error_code ignored;
-                                    socket.close(ignored);
-                                  } else {
-                                    std::make_shared<Session>(std::move(socket), core)->run();
-                                  }
-                                }
+                                if (ec == asio::error::operation_aborted) return;
+                                if (ec) return accept_later(core);
+                                admit(core, std::move(socket));
                                 do_accept(core);
                               });
 }

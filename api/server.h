@@ -18,6 +18,23 @@
 // from facade.subscribe(), and a comment line every heartbeat_interval. A client that falls
 // more than max_stream_backlog frames behind is disconnected.
 //
+// Limits (issue 19; one viewer token with 1,030 SSE watchers once locked everyone out, /healthz
+// included). Connections and streams are counted per client (base/connection_slots.h): the
+// client is the token's name when the request carries a valid token, else the peer address.
+//  - At accept a connection is counted under its address, within max_connections (all clients)
+//    and max_connections_per_client; at each request it is re-counted under that request's
+//    client (a token moves it off its address). A client over its limit gets 429 and a close.
+//  - A connection the ordinary limits refuse, or one accepted while fewer than
+//    descriptor_reserve descriptors are free in the process (base/descriptors.h), takes one of
+//    health_reserve reserved connections instead: it is served one request, only /healthz,
+//    /readyz or /metrics (anything else gets 429), within reserve_request_timeout, then closed.
+//    When the reserve is full too, the connection is answered 429 at accept, without a session.
+//    So an idle or streaming flood never leaves the probes without a way in.
+//  - Event streams are counted per stream type (one rollout's events, all rollouts' events):
+//    max_streams in all and max_streams_per_client per client, per type; over either -> 429.
+// Every over-limit answer is 429 with `Retry-After: 1` and the API's JSON error body
+// ({"error": why, "code": "too_many_connections" | "too_many_streams"}).
+//
 // Shutdown: shutdown(grace, done) stops accepting, closes idle and streaming connections,
 // lets in-flight requests finish (answered with Connection: close), then after `grace`
 // closes whatever is left and calls `done` (on an io_context thread).
@@ -56,7 +73,14 @@ struct ServerOptions {
   size_t max_requests_per_connection = 1000;
   Duration heartbeat_interval = Duration(15'000);
   size_t max_stream_backlog = 4096;
-  size_t max_connections = 1024;
+  // Limits (see the header comment). A client is a valid token's name, else the peer address.
+  size_t max_connections = 1024;           // ordinary connections, all clients
+  size_t max_connections_per_client = 128;
+  size_t max_streams = 256;                // per stream type, all clients
+  size_t max_streams_per_client = 16;      // per stream type
+  size_t health_reserve = 32;              // connections beyond max_connections, health only
+  Duration reserve_request_timeout = Duration(2'000);
+  uint64_t descriptor_reserve = 128;       // fewer free descriptors -> new connections health only
 };
 
 // Parses "127.0.0.1:7070", "[::1]:7070", "localhost:7070", ":7070" (= 127.0.0.1).

@@ -297,7 +297,7 @@ class ServeController final : public controller::ControlFacade {
   bool ready() const override { return facade_->ready() && sink_->healthy(); }
   std::string metrics_text() const override {
     return facade_->metrics_text() + router_->metrics_text() +
-           gitops::metrics_text(watcher_->status());
+           gitops::metrics_text(watcher_->status()) + runtime_->metrics_text();
   }
 
  private:

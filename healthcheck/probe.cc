@@ -17,7 +17,7 @@ void async_probe_once(const asio::any_io_executor& executor, const manifests::Pr
                       const ProbeTarget& target, std::function<void(ProbeOutcome)> done) {
   const auto fail_now = [&](std::string message) {
     asio::post(executor, [done = std::move(done), message = std::move(message)] {
-      done({false, message});
+      done({false, message, {}});
     });
   };
   if (probe.http_get) {
@@ -30,7 +30,7 @@ void async_probe_once(const asio::any_io_executor& executor, const manifests::Pr
     spec.headers = probe.http_get->http_headers;
     spec.timeout = probe.timeout;
     async_http_request(executor, std::move(spec), [done = std::move(done)](HttpOutcome out) {
-      done({out.ok(), out.describe()});
+      done({out.ok(), out.describe(), out.own_error});
     });
   } else if (probe.tcp_socket) {
     auto port = resolve_port(probe.tcp_socket->port, target.ports);
@@ -45,7 +45,7 @@ void async_probe_once(const asio::any_io_executor& executor, const manifests::Pr
     spec.timeout = probe.timeout;
     spec.output_limit = 1024;
     async_exec(executor, std::move(spec), [done = std::move(done)](ExecOutcome out) {
-      done({out.ok(), out.describe()});
+      done({out.ok(), out.describe(), out.own_error});
     });
   } else {
     fail_now("probe has no handler");
@@ -99,7 +99,11 @@ void Prober::attempt() {
 
 void Prober::on_outcome(ProbeOutcome outcome) {
   last_ = std::move(outcome);
-  if (last_.ok) {
+  if (!last_.ok && !last_.own_error.empty()) {
+    // Sluice could not make the attempt (issue 19): neither a success nor a failure of the
+    // instance, so no threshold moves and nothing flips; the owner counts and reports it.
+    ++own_errors_;
+  } else if (last_.ok) {
     consecutive_failures_ = 0;
     ++consecutive_successes_;
   } else {

@@ -9,6 +9,12 @@
 // attempt with `flipped` telling whether healthy() changed; a startup probe's owner also looks
 // at failure_threshold_reached(), since a startup probe fails without ever having been healthy.
 //
+// An attempt that fails for lack of Sluice's own resources (ProbeOutcome::own_error: EMFILE,
+// ENFILE, ENOMEM, ENOBUFS, EAGAIN when opening a socket or pipe or spawning; issue 19) is
+// Sluice's failure, not the instance's: it is not counted towards either threshold, resets no
+// streak and never flips the result. OnResult still runs (flipped = false) with it as
+// last_outcome(), so that the owner can log and count it (own_errors()).
+//
 // Threading: create, stop and every callback happen on `executor` (pass a strand when the
 // underlying io_context runs on several threads).
 #pragma once
@@ -44,6 +50,8 @@ class Prober : public std::enable_shared_from_this<Prober> {
   const ProbeOutcome& last_outcome() const { return last_; }
   int attempts() const { return attempts_; }
   int consecutive_failures() const { return consecutive_failures_; }
+  int own_errors() const { return own_errors_; }
+  bool last_was_own_error() const { return !last_.ok && !last_.own_error.empty(); }
   bool failure_threshold_reached() const;
 
   Prober(const boost::asio::any_io_executor& executor, manifests::Probe probe, ProbeTarget target,
@@ -64,6 +72,7 @@ class Prober : public std::enable_shared_from_this<Prober> {
   int consecutive_successes_ = 0;
   int consecutive_failures_ = 0;
   int attempts_ = 0;
+  int own_errors_ = 0;
   ProbeOutcome last_;
   std::chrono::steady_clock::time_point attempt_started_;
 };

@@ -14,6 +14,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "healthcheck/probe_target.h"
 #include "healthcheck/process.h"
 
 namespace sluice::healthcheck {
@@ -35,7 +36,10 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
   void start() {
     started_ = std::chrono::steady_clock::now();
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return fail(fmt::format("pipe: {}", strerror(errno)));
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      const int error = errno;
+      return fail(fmt::format("pipe: {}", strerror(error)), own_resource_error(error));
+    }
     SpawnRequest request;
     request.argv = spec_.argv;
     request.env = spec_.env;
@@ -43,22 +47,24 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
     request.confine_to = spec_.confine_to;
     request.stdout_fd = fds[1];
     request.stderr_fd = fds[1];
-    auto pid = spawn_process(request);
+    int spawn_errno = 0;
+    auto pid = spawn_process(request, &spawn_errno);
     close(fds[1]);
     if (!pid) {
       close(fds[0]);
-      return fail(pid.status().message());
+      return fail(pid.status().message(), own_resource_error(spawn_errno));
     }
     pid_ = *pid;
     output_pipe_.assign(fds[0]);
     output_pipe_.non_blocking(true);
     const int pidfd = open_pidfd(pid_);
     if (pidfd < 0) {
-      // Cannot happen for our own unreaped child on Linux >= 5.3; reap synchronously.
+      // Out of descriptors (or a kernel before 5.3); reap the command synchronously.
+      const int error = errno;
       kill(-pid_, SIGKILL);
       int status = 0;
       waitpid(pid_, &status, 0);
-      return fail(fmt::format("pidfd_open: {}", strerror(errno)));
+      return fail(fmt::format("pidfd_open: {}", strerror(error)), own_resource_error(error));
     }
     pidfd_.assign(pidfd);
     read_output();
@@ -105,7 +111,7 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
       outcome.exit_code = exit.exit_code;
       outcome.signal = exit.signal;
     } else {
-      outcome.error = "exec: could not reap the command";
+      outcome.error = "exec: could not reap the command";  // not a resource of ours
     }
     // Everything the command wrote is in the pipe now; drain what is there without waiting for
     // EOF (a grandchild could hold the pipe open).
@@ -126,9 +132,10 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
     deliver(std::move(outcome));
   }
 
-  void fail(std::string error) {
+  void fail(std::string error, std::string own_error) {
     ExecOutcome outcome;
     outcome.error = std::move(error);
+    outcome.own_error = std::move(own_error);
     deliver(std::move(outcome));
   }
 

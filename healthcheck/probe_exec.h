@@ -33,6 +33,8 @@ struct ExecOutcome {
   std::optional<int> signal;
   bool timed_out = false;
   std::string error;   // spawn error (errno text); empty when the command ran
+  std::string own_error;  // the pipe, spawn or pidfd failed for lack of Sluice's own resources
+                          // (own_resource_error()); empty otherwise
   std::string output;  // tail of stdout+stderr
   Duration took{0};
   bool ok() const { return error.empty() && !timed_out && exit_code == 0; }

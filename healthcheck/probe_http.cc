@@ -52,21 +52,21 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
 
  private:
   void on_connect(beast::error_code ec) {
-    if (ec) return finish(transport_error("connect", ec));
+    if (ec) return finish(transport_error("connect", ec), own_error_of(ec));
     http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code e, size_t) {
       self->on_write(e);
     });
   }
 
   void on_write(beast::error_code ec) {
-    if (ec) return finish(transport_error("write", ec));
+    if (ec) return finish(transport_error("write", ec), own_error_of(ec));
     http::async_read(
         stream_, buffer_, parser_,
         [self = shared_from_this()](beast::error_code e, size_t) { self->on_read(e); });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec) return finish(transport_error("read", ec));
+    if (ec) return finish(transport_error("read", ec), own_error_of(ec));
     HttpOutcome outcome;
     const auto& response = parser_.get();
     outcome.status = static_cast<int>(response.result_int());
@@ -84,9 +84,18 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
     return fmt::format("{}: {}", step, ec.message());
   }
 
-  void finish(std::string error) {
+  // Opening the socket happens in async_connect, so EMFILE and the like surface as its error.
+  static std::string own_error_of(beast::error_code ec) {
+    if (ec.category() != boost::system::system_category() &&
+        ec.category() != boost::system::generic_category())
+      return "";
+    return own_resource_error(ec.value());
+  }
+
+  void finish(std::string error, std::string own_error = "") {
     HttpOutcome outcome;
     outcome.error = std::move(error);
+    outcome.own_error = std::move(own_error);
     deliver(std::move(outcome));
   }
 

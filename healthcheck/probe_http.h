@@ -29,6 +29,7 @@ struct HttpOutcome {
   int status = 0;         // 0 when no response was read
   std::string error;      // transport error text; empty when a response was read
   std::string body_tail;  // last bytes of the body (at most 512)
+  std::string own_error;  // Sluice's own resource error (own_resource_error()), else empty
   // Kubernetes: a status in [200, 400) is success.
   bool ok() const { return error.empty() && status >= 200 && status < 400; }
   std::string describe() const;  // "HTTP 503: <tail>" or "connect: Connection refused"

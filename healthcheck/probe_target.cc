@@ -1,5 +1,6 @@
 #include "healthcheck/probe_target.h"
 
+#include <cerrno>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -19,6 +20,23 @@ Result<int> resolve_port(const manifests::PortRef& ref, const std::map<std::stri
     return invalid_argument(fmt::format("unknown port \"{}\"", ref));
   }
   return number;
+}
+
+std::string own_resource_error(int errno_value) {
+  switch (errno_value) {
+    case EMFILE:
+      return "EMFILE";
+    case ENFILE:
+      return "ENFILE";
+    case ENOMEM:
+      return "ENOMEM";
+    case ENOBUFS:
+      return "ENOBUFS";
+    case EAGAIN:
+      return "EAGAIN";
+    default:
+      return "";
+  }
 }
 
 bool is_loopback_host(std::string_view host) {

@@ -28,7 +28,16 @@ struct ProbeTarget {
 struct ProbeOutcome {
   bool ok = false;
   std::string message;  // "HTTP 200", "connect: Connection refused", "exit code 1: <tail>"
+  // Set when the attempt could not be made for lack of Sluice's own resources (issue 19):
+  // "EMFILE", "ENFILE", "ENOMEM", "ENOBUFS", "EAGAIN" (own_resource_error()). Such an attempt
+  // says nothing about the instance: Prober does not count it (see probe.h).
+  std::string own_error;
 };
+
+// The name of an errno value that means Sluice itself ran out of something when it opened a
+// socket or pipe or spawned a process: EMFILE, ENFILE (descriptors), ENOMEM, ENOBUFS (memory),
+// EAGAIN (process limit for fork/spawn; ephemeral ports for connect). Empty for any other value.
+std::string own_resource_error(int errno_value);
 
 // A named port of the target ("http") or a number ("8080").
 Result<int> resolve_port(const manifests::PortRef& ref, const std::map<std::string, int>& ports);

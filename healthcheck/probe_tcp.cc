@@ -18,7 +18,7 @@ void async_tcp_check(const asio::any_io_executor& executor, std::string host, in
   const auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
   if (ec || !is_loopback_host(host)) {
     asio::post(executor, [done = std::move(done), host] {
-      done({false, fmt::format("host {} is not a loopback address", host)});
+      done({false, fmt::format("host {} is not a loopback address", host), {}});
     });
     return;
   }
@@ -30,12 +30,17 @@ void async_tcp_check(const asio::any_io_executor& executor, std::string host, in
         if (!e) {
           beast::error_code ignored;
           stream->socket().close(ignored);
-          return done({true, "connected"});
+          return done({true, "connected", {}});
         }
         if (e == beast::error::timeout) {
-          return done({false, fmt::format("connect: timed out after {}ms", timeout.count())});
+          return done(
+              {false, fmt::format("connect: timed out after {}ms", timeout.count()), {}});
         }
-        done({false, fmt::format("connect: {}", e.message())});
+        ProbeOutcome outcome{false, fmt::format("connect: {}", e.message()), {}};
+        if (e.category() == boost::system::system_category() ||
+            e.category() == boost::system::generic_category())
+          outcome.own_error = own_resource_error(e.value());
+        done(std::move(outcome));
       });
 }
 

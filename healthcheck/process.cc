@@ -48,7 +48,8 @@ const char* signal_name(int sig) {
 
 }  // namespace
 
-Result<pid_t> spawn_process(const SpawnRequest& request) {
+Result<pid_t> spawn_process(const SpawnRequest& request, int* spawn_errno) {
+  if (spawn_errno != nullptr) *spawn_errno = 0;
   if (request.argv.empty() || request.argv[0].empty()) {
     return invalid_argument("spawn: empty command");
   }
@@ -115,6 +116,7 @@ Result<pid_t> spawn_process(const SpawnRequest& request) {
           ? posix_spawnp(&pid, argv[0], &s.actions, &s.attr, argv.data(), envp.data())
           : posix_spawn(&pid, program.c_str(), &s.actions, &s.attr, argv.data(), envp.data());
   if (rc != 0) {
+    if (spawn_errno != nullptr) *spawn_errno = rc;
     return Status(rc == ENOENT || rc == EACCES || rc == ENOTDIR || rc == ENOEXEC
                       ? StatusCode::kInvalidArgument
                       : StatusCode::kUnavailable,

@@ -39,7 +39,9 @@ struct SpawnRequest {
 // ("spawn ./bin/x: No such file or directory"). glibc reports exec and chdir failures here.
 // A path that leaves confine_to is kInvalidArgument, "spawn <argv0>: <argv0> resolves to
 // <where>, outside the checkout <dir>", and nothing is started.
-Result<pid_t> spawn_process(const SpawnRequest& request);
+// When `spawn_errno` is given, it receives the errno of a failed posix_spawn (0 otherwise), so a
+// caller can tell Sluice's own resource errors (EAGAIN, ENOMEM, EMFILE) from a bad command.
+Result<pid_t> spawn_process(const SpawnRequest& request, int* spawn_errno = nullptr);
 
 // Decoded wait status.
 struct ExitStatus {

@@ -21,6 +21,31 @@ std::vector<std::string> LocalProcessRuntime::startup_problems() const {
   return supervisor_->problems();
 }
 
+std::map<std::pair<std::string, std::string>, uint64_t> LocalProcessRuntime::probe_errors() const {
+  return supervisor_->probe_errors();
+}
+
+std::string LocalProcessRuntime::metrics_text() const {
+  std::string out =
+      "# HELP sluice_probe_errors_total Probe attempts that Sluice could not make for lack of its "
+      "own resources (not counted against the instance).\n"
+      "# TYPE sluice_probe_errors_total counter\n";
+  for (const auto& [key, count] : probe_errors()) {
+    std::string rollout;
+    for (char c : key.first) {
+      if (c == '\\' || c == '"') rollout += '\\';
+      if (c == '\n') {
+        rollout += "\\n";
+        continue;
+      }
+      rollout += c;
+    }
+    out += "sluice_probe_errors_total{rollout=\"" + rollout + "\",reason=\"" + key.second +
+           "\"} " + std::to_string(count) + "\n";
+  }
+  return out;
+}
+
 void LocalProcessRuntime::scale(const RevisionSpec& spec, int replicas) {
   asio::post(supervisor_->strand(),
              [s = supervisor_, spec, replicas] { s->scale(spec, replicas); });

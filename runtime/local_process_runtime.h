@@ -20,6 +20,8 @@
 // running (they are detached by design); use scale(spec, 0) to stop them.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -54,6 +56,13 @@ class LocalProcessRuntime final : public Runtime {
 
   // Problems met when opening the state dir and adopting (unreadable records, ...). Empty = ok.
   std::vector<std::string> startup_problems() const;
+
+  // Probe attempts that Sluice could not make for lack of its own resources (EMFILE, ENFILE,
+  // ENOMEM, ENOBUFS, EAGAIN; healthcheck/probe.h), by (rollout, reason); never counted against
+  // an instance. Any thread.
+  std::map<std::pair<std::string, std::string>, uint64_t> probe_errors() const;
+  // The same as Prometheus text: sluice_probe_errors_total{rollout,reason}.
+  std::string metrics_text() const;
 
   void scale(const RevisionSpec& spec, int replicas) override;
   void set_role(std::string_view rollout, int64_t revision, InstanceRole role) override;

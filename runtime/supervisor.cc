@@ -354,6 +354,11 @@ std::vector<std::string> Supervisor::problems() const {
   return problems_;
 }
 
+std::map<std::pair<std::string, std::string>, uint64_t> Supervisor::probe_errors() const {
+  std::lock_guard lock(mu_);
+  return probe_errors_;
+}
+
 void Supervisor::set_listener(Runtime::Listener listener) {
   std::lock_guard lock(mu_);
   listener_ = std::move(listener);

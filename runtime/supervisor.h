@@ -51,6 +51,7 @@ struct Instance {
   std::optional<ExitInfo> last_exit;
   std::string last_error;
   std::string kill_reason;  // set when we kill a running process for a probe failure
+  TimePoint probe_error_logged{};  // last log line about a probe error of Sluice's own
   TimePoint ready_since{};
   std::chrono::steady_clock::time_point run_started{};
   std::chrono::steady_clock::time_point stop_started{};
@@ -83,6 +84,8 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   std::vector<InstanceStatus> observe(const std::string& rollout) const;
   std::vector<std::string> rollouts() const;
   std::vector<std::string> problems() const;
+  // Probe attempts that failed for lack of Sluice's own resources: (rollout, reason) -> count.
+  std::map<std::pair<std::string, std::string>, uint64_t> probe_errors() const;
   void set_listener(Runtime::Listener listener);
   void set_before_stop(Runtime::BeforeStop before_stop);
 
@@ -116,6 +119,9 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   void start_main_probes(const InstancePtr& inst, bool adopted);
   void stop_probes(Instance& inst);
   void kill_for(const InstancePtr& inst, std::string reason);
+  // A probe attempt that Sluice could not make (Prober::last_was_own_error()): counted and
+  // logged (at most once per 10 s per instance), never held against the instance.
+  void note_probe_error(Instance& inst, const char* probe, const healthcheck::ProbeOutcome& out);
   void stop(const InstancePtr& inst);
   void send_sigterm(const InstancePtr& inst);
   void finish_stop(const InstancePtr& inst);
@@ -138,6 +144,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   mutable std::mutex mu_;  // guards the members below (read from any thread)
   std::map<std::string, std::map<std::string, InstanceStatus>> snapshot_;  // rollout -> id ->
   std::vector<std::string> problems_;
+  std::map<std::pair<std::string, std::string>, uint64_t> probe_errors_;
   Runtime::Listener listener_;
   Runtime::BeforeStop before_stop_;
 };

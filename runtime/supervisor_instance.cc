@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "healthcheck/probe_exec.h"
 #include "healthcheck/probe_http.h"
@@ -276,6 +277,8 @@ void Supervisor::start_probes(const InstancePtr& inst, bool adopted) {
         strand_, *pod.startup_probe, inst->target, false,
         [self = shared_from_this(), inst, generation](const healthcheck::Prober& prober, bool) {
           if (self->shut_down_ || inst->generation != generation) return;
+          if (prober.last_was_own_error())
+            return self->note_probe_error(*inst, "startup", prober.last_outcome());
           if (prober.healthy()) {
             inst->started = true;
             inst->startup->stop();
@@ -301,7 +304,10 @@ void Supervisor::start_main_probes(const InstancePtr& inst, bool adopted) {
         strand_, probe, inst->target, inst->ready,
         [self = shared_from_this(), inst, generation](const healthcheck::Prober& prober,
                                                       bool flipped) {
-          if (self->shut_down_ || inst->generation != generation || !flipped) return;
+          if (self->shut_down_ || inst->generation != generation) return;
+          if (prober.last_was_own_error())
+            return self->note_probe_error(*inst, "readiness", prober.last_outcome());
+          if (!flipped) return;
           inst->ready = prober.healthy();
           if (inst->ready) {
             inst->ready_since = self->clock_.now();
@@ -322,7 +328,10 @@ void Supervisor::start_main_probes(const InstancePtr& inst, bool adopted) {
         strand_, *pod.liveness_probe, inst->target, true,
         [self = shared_from_this(), inst, generation](const healthcheck::Prober& prober,
                                                       bool flipped) {
-          if (self->shut_down_ || inst->generation != generation || !flipped) return;
+          if (self->shut_down_ || inst->generation != generation) return;
+          if (prober.last_was_own_error())
+            return self->note_probe_error(*inst, "liveness", prober.last_outcome());
+          if (!flipped) return;
           inst->live = prober.healthy();
           if (!inst->live) {
             self->kill_for(inst, "liveness probe failed: " + prober.last_outcome().message);
@@ -336,6 +345,22 @@ void Supervisor::stop_probes(Instance& inst) {
     if (*prober) (*prober)->stop();
     prober->reset();
   }
+}
+
+void Supervisor::note_probe_error(Instance& inst, const char* probe,
+                                  const healthcheck::ProbeOutcome& out) {
+  {
+    std::lock_guard lock(mu_);
+    ++probe_errors_[{inst.rec.rollout, out.own_error}];
+  }
+  const TimePoint now = clock_.now();
+  if (inst.probe_error_logged != TimePoint{} && now - inst.probe_error_logged < Duration(10'000))
+    return;
+  inst.probe_error_logged = now;
+  spdlog::warn(
+      "runtime: {} probe of {} could not run for lack of Sluice's own resources ({}): {}; not "
+      "counted against the instance",
+      probe, inst.rec.id, out.own_error, out.message);
 }
 
 void Supervisor::kill_for(const InstancePtr& inst, std::string reason) {

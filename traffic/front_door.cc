@@ -43,7 +43,9 @@ FrontDoor::FrontDoor(net::io_context& ioc, std::string listen, const ProxyOption
       listen_(std::move(listen)),
       options_(options),
       acceptor_(net::make_strand(ioc)),
-      table_(std::move(table)) {}
+      table_(std::move(table)),
+      slots_(SlotCounter::make(options.max_connections_per_door,
+                               options.max_connections_per_client)) {}
 
 Result<std::shared_ptr<FrontDoor>> FrontDoor::open(net::io_context& ioc, std::string listen,
                                                    const ProxyOptions& options,
@@ -65,63 +67,10 @@ Result<std::shared_ptr<FrontDoor>> FrontDoor::open(net::io_context& ioc, std::st
   return door;
 }
 
-namespace {
-
-// Over a limit: a short 503 written straight to the new socket (non-blocking; a client that
-// does not read it loses nothing), then close. Cheaper than a session, and the client learns why.
-void refuse(tcp::socket& socket, const char* why) {
-  boost::system::error_code ignored;
-  socket.non_blocking(true, ignored);
-  const std::string body = std::string("{\"error\":\"") + why + "\",\"code\":503}";
-  const std::string response = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-                               "Content-Type: application/json\r\nRetry-After: 1\r\n"
-                               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  socket.write_some(net::buffer(response), ignored);
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
-  socket.close(ignored);
-}
-
-}  // namespace
-
-size_t FrontDoor::connections() const {
-  std::lock_guard lock(slots_mu_);
-  return open_connections_;
-}
+size_t FrontDoor::connections() const { return slots_->held(); }
 
 size_t FrontDoor::connections_from(const std::string& address) const {
-  std::lock_guard lock(slots_mu_);
-  auto it = per_client_.find(address);
-  return it == per_client_.end() ? 0 : it->second;
-}
-
-std::shared_ptr<void> FrontDoor::take_slot(const std::string& address) {
-  {
-    std::lock_guard lock(slots_mu_);
-    if (open_connections_ >= options_.max_connections_per_door) return nullptr;
-    size_t& mine = per_client_[address];
-    if (mine >= options_.max_connections_per_client) return nullptr;
-    ++mine;
-    ++open_connections_;
-  }
-  // The token gives the slot back when the session ends; the door may already be gone by then.
-  struct Slot {
-    std::weak_ptr<FrontDoor> door;
-    std::string address;
-    ~Slot() {
-      if (auto d = door.lock()) d->release_slot(address);
-    }
-  };
-  auto slot = std::make_shared<Slot>();  // built in place: a temporary Slot would release
-  slot->address = address;
-  slot->door = weak_from_this();
-  return slot;
-}
-
-void FrontDoor::release_slot(const std::string& address) {
-  std::lock_guard lock(slots_mu_);
-  --open_connections_;
-  auto it = per_client_.find(address);
-  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  return slots_->held_by(address);
 }
 
 void FrontDoor::retry_accept_later() {
@@ -147,14 +96,16 @@ void FrontDoor::accept() {
           boost::system::error_code aec;
           const auto remote = socket.remote_endpoint(aec);
           const std::string address = aec ? std::string("?") : remote.address().to_string();
-          if (auto slot = self->take_slot(address)) {
+          if (auto taken = self->slots_->take(address); taken.slot) {
             boost::system::error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
             auto session = std::make_shared<ProxySession>(self, std::move(socket));
-            session->hold(std::move(slot));
+            session->hold(std::shared_ptr<void>(std::move(taken.slot)));
             session->start();
           } else {
-            refuse(socket, "too many connections");
+            // Over a limit: a short 503 at accept, without a session; the client learns why.
+            refuse_connection(socket, "503 Service Unavailable",
+                              R"({"error":"too many connections","code":503})", 1);
           }
         }
         if (ec == net::error::operation_aborted || !self->acceptor_.is_open() || self->closing()) {

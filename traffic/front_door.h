@@ -13,14 +13,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <memory>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "base/connection_slots.h"
 #include "base/status.h"
 #include "traffic/proxy_options.h"
 #include "traffic/route_selection.h"
@@ -60,13 +59,6 @@ class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
  private:
   void accept();
   void retry_accept_later();
-  // Takes a connection slot for `address`; null when a limit is reached. The slot is released
-  // when the returned token (held by the session) is destroyed.
-  std::shared_ptr<void> take_slot(const std::string& address);
- public:
-  void release_slot(const std::string& address);  // by the slot token only
-
- private:
 
   boost::asio::io_context& ioc_;
   const std::string listen_;
@@ -75,9 +67,9 @@ class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
   uint16_t port_ = 0;
   std::atomic<std::shared_ptr<const CompiledTable>> table_;
   std::atomic<bool> closing_{false};
-  mutable std::mutex slots_mu_;
-  size_t open_connections_ = 0;
-  std::map<std::string, size_t> per_client_;
+  // Client connections, per door and per client address (base/connection_slots.h); a session
+  // holds its slot until it ends.
+  std::shared_ptr<SlotCounter> slots_;
 };
 
 // "127.0.0.1:8080", "[::1]:0", ":8080" (= 127.0.0.1). Hostnames other than localhost are
