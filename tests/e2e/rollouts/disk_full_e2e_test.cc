@@ -131,10 +131,16 @@ TEST_CASE("a full journal disk holds the controller, it recovers when space retu
   REQUIRE(fill(filler) > 0);
 
   // The pause ends; the step to 50% cannot be recorded, so it is not taken.
-  r = env.wait_rollout("shop", [](const json& x) { return x["durability"].is_object(); }, 30s,
-                       &held);
+  r = env.wait_rollout(
+      "shop",
+      [](const json& x) {
+        return x["durability"].is_object() || x["weights"].value("canary", 0) != 25;
+      },
+      30s, &held);
   INFO(r.dump());
   REQUIRE(held);
+  CHECK(r["weights"].value("canary", -1) == 25);
+  REQUIRE(r["durability"].is_object());
   CHECK(r["durability"].value("error", "").find("No space left on device") != std::string::npos);
   CHECK(r.value("message", "").find("not durable") != std::string::npos);
   auto ready = http(env.api_port(), "GET", "/readyz");
