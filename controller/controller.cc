@@ -12,6 +12,10 @@ namespace sluice::controller {
 using nlohmann::json;
 using strategies::Phase;
 
+namespace {
+constexpr uint64_t kEventIdBlock = 1000;  // event ids reserved per durable write
+}  // namespace
+
 const char* verb_name(Verb verb) {
   switch (verb) {
     case Verb::kPromote:
@@ -82,7 +86,7 @@ void Controller::retry_durability() {
   if (st.is_ok() && next_event_id_ >= reserved_event_ids_) {
     // A reservation that failed while holding: ids handed out since then must be covered
     // before anything acts on them.
-    const uint64_t ceiling = next_event_id_ + 1000;
+    const uint64_t ceiling = next_event_id_ + kEventIdBlock;
     st = deps_.sink.reserve_event_ids(ceiling);
     if (st.is_ok()) reserved_event_ids_ = ceiling;
   }
@@ -130,7 +134,6 @@ manifests::RolloutSpec Controller::effective_spec(const RolloutState& state) con
 uint64_t Controller::take_event_id() {
   // A block per durable write: one fsync per kEventIdBlock events. After a restart the ids go on
   // from the ceiling, so a restart may skip up to one block; they never repeat.
-  constexpr uint64_t kEventIdBlock = 1000;
   if (next_event_id_ >= reserved_event_ids_) {
     const uint64_t ceiling = next_event_id_ + kEventIdBlock;
     // A failed reservation holds the controller like a failed flush: the id is still handed

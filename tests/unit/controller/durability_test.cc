@@ -80,6 +80,15 @@ struct DurableController {
     controller->apply_desired(d);
   }
 
+  // A commit without the Rollout: it is pruned.
+  void apply_nothing() {
+    DesiredState d;
+    d.commit = "c0ffee" + std::to_string(++commits);
+    d.author = "dev";
+    d.time = clock.now();
+    controller->apply_desired(d);
+  }
+
   Result<json> verb(Verb v) {
     VerbRequest req;
     req.rollout = "orders";
@@ -213,6 +222,33 @@ TEST_CASE("a verb whose record cannot be synced is not acknowledged and is not a
   CHECK(c.controller->events().size() == events);
   std::set<uint64_t> ids;
   for (const auto& e : c.controller->events()) CHECK(ids.insert(e["id"].get<uint64_t>()).second);
+}
+
+TEST_CASE("a Rollout pruned while the disk is full keeps its instances and route until its "
+          "deletion is durable",
+          "[controller][durability]") {
+  JournalTempDir tmp;
+  DurableController c(tmp.path);
+  c.apply("1.0.0");
+  c.clock.advance(Duration(5000));
+  REQUIRE(c.runtime.ready("orders", 1) == 4);
+  REQUIRE(c.router.tables.count("orders") == 1);
+
+  c.fs.write_budget = 0;
+  c.apply_nothing();
+  c.clock.advance(Duration(30'000));
+  CHECK_FALSE(c.controller->durability().is_ok());
+  CHECK(c.runtime.ready("orders", 1) == 4);
+  CHECK(c.router.tables.count("orders") == 1);
+
+  c.fs.write_budget = -1;
+  c.clock.advance(Duration(15'000));
+  REQUIRE(c.controller->durability().is_ok());
+  CHECK(c.runtime.ready("orders", 1) == 0);
+  CHECK(c.router.tables.count("orders") == 0);
+  c.fs.drop_unsynced_data();
+  c.start();
+  CHECK(c.controller->states().count("orders") == 0);
 }
 
 TEST_CASE("Journal::truncate_after cuts unacknowledged records of the last segment only",
