@@ -286,9 +286,12 @@ HandleResult handle(const Request& req, const ApiContext& ctx) {
   }
   if (path == "/readyz") {
     if (!get) return method_not_allowed("GET");
-    bool ready = ctx.facade.ready();
-    return json_response(ready ? http::status::ok : http::status::service_unavailable,
-                         {{"status", ready ? "ready" : "not ready"}});
+    if (ctx.facade.ready()) return json_response(http::status::ok, {{"status", "ready"}});
+    nlohmann::json body = {{"status", "not ready"}};
+    if (std::string reason = ctx.facade.not_ready_reason(); !reason.empty()) {
+      body["reason"] = reason;
+    }
+    return json_response(http::status::service_unavailable, body);
   }
   if (path == "/metrics") {
     if (!get) return method_not_allowed("GET");

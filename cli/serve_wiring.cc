@@ -167,14 +167,17 @@ class ServeController final : public controller::ControlFacade {
     jo.snapshot_every_records = 5'000;
     auto journal = controller::Journal::open(fs_, clock, jo);
     if (!journal.is_ok()) return journal.status();
-    journal_ = std::move(*journal);
-    controller::Recovery recovery = journal_->recover();
+    controller::Recovery recovery = (*journal)->recover();
     if (recovery.report.torn_bytes_dropped > 0) {
       spdlog::warn("journal: dropped a torn tail of {} bytes in {} ({})",
                    recovery.report.torn_bytes_dropped, recovery.report.torn_segment,
                    recovery.report.torn_reason);
     }
-    sink_ = std::make_unique<controller::JournalSink>(*journal_);
+    // The sink owns the journal and reopens it when a failed write or fsync poisoned it (a full
+    // disk): the controller holds meanwhile and retries (docs/ARCHITECTURE.md, Durability).
+    sink_ = std::make_unique<controller::JournalSink>(
+        std::move(*journal),
+        [this, clock = &clock, jo] { return controller::Journal::open(fs_, *clock, jo); });
 
     runtime::LocalRuntimeOptions ro;
     ro.max_replicas = o.max_replicas;
@@ -294,7 +297,8 @@ class ServeController final : public controller::ControlFacade {
     facade_->sync(std::move(done));
   }
   void request_refresh(const std::string& reason) override { facade_->request_refresh(reason); }
-  bool ready() const override { return facade_->ready() && sink_->healthy(); }
+  bool ready() const override { return facade_->ready(); }
+  std::string not_ready_reason() const override { return facade_->not_ready_reason(); }
   std::string metrics_text() const override {
     return facade_->metrics_text() + router_->metrics_text() +
            gitops::metrics_text(watcher_->status()) + runtime_->metrics_text();
@@ -304,12 +308,8 @@ class ServeController final : public controller::ControlFacade {
   // Snapshots are taken between reconciles (on the strand), so the state matches the journal.
   void schedule_snapshot() {
     snapshot_timer_ = scheduler_.call_at(SystemClock::instance().now() + Duration(5'000), [this] {
-      if (journal_->snapshot_due()) {
-        if (Status st = journal_->sync(); st.is_ok()) {
-          st = journal_->write_snapshot(journal_->last_seq(), controller_->snapshot().dump());
-          if (!st.is_ok()) spdlog::error("journal snapshot failed: {}", st.message());
-        }
-      }
+      Status st = sink_->snapshot_if_due([this] { return controller_->snapshot().dump(); });
+      if (!st.is_ok()) spdlog::error("journal snapshot failed: {}", st.message());
       schedule_snapshot();
     });
   }
@@ -319,7 +319,6 @@ class ServeController final : public controller::ControlFacade {
   PosixFilesystem fs_;
   SeededRandom random_{static_cast<uint64_t>(std::random_device{}())};
   std::optional<StateDirLock> lock_;
-  std::unique_ptr<controller::Journal> journal_;
   std::unique_ptr<controller::JournalSink> sink_;
   std::unique_ptr<runtime::LocalProcessRuntime> runtime_;
   std::unique_ptr<CompositeRouter> router_;

@@ -159,7 +159,13 @@ void ControllerFacade::request_refresh(const std::string& reason) {
 
 bool ControllerFacade::ready() const {
   std::lock_guard lock(mu_);
-  return ready_;
+  return ready_ && model_->not_durable.empty();
+}
+
+std::string ControllerFacade::not_ready_reason() const {
+  std::lock_guard lock(mu_);
+  if (!model_->not_durable.empty()) return model_->not_durable;
+  return ready_ ? "" : "no commit applied yet";
 }
 
 namespace {
@@ -189,6 +195,10 @@ std::string ControllerFacade::metrics_text() const {
     model = model_;
   }
   std::string out;
+  out += "# HELP sluice_state_durable 1 while every record is durable; 0 while the controller "
+         "holds because it is not.\n";
+  out += "# TYPE sluice_state_durable gauge\n";
+  out += fmt::format("sluice_state_durable {}\n", model->not_durable.empty() ? 1 : 0);
   out += "# HELP sluice_rollout_phase Current phase of each rollout (1 for the current phase).\n";
   out += "# TYPE sluice_rollout_phase gauge\n";
   for (const auto& [name, r] : model->rollouts) {

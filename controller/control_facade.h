@@ -44,6 +44,7 @@ class ControllerFacade final : public ControlFacade {
   void sync(std::function<void(Result<nlohmann::json>)> done) override;
   void request_refresh(const std::string& reason) override;
   bool ready() const override;
+  std::string not_ready_reason() const override;
   std::string metrics_text() const override;
 
  private:

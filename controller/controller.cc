@@ -12,6 +12,10 @@ namespace sluice::controller {
 using nlohmann::json;
 using strategies::Phase;
 
+namespace {
+constexpr uint64_t kEventIdBlock = 1000;  // event ids reserved per durable write
+}  // namespace
+
 const char* verb_name(Verb verb) {
   switch (verb) {
     case Verb::kPromote:
@@ -42,11 +46,79 @@ Controller::Controller(ControllerDeps deps)
     t.message = status.to_string();
     t.revision = it->second.status.update_revision;
     record(it->second, t, "controller", it->second.status.phase, json::object());
-    deps_.sink.flush_before_action();
+    (void)make_durable();  // no action follows
   });
 }
 
-Controller::~Controller() { *alive_ = false; }
+Controller::~Controller() {
+  *alive_ = false;
+  if (held_ && held_->timer) deps_.scheduler.cancel(held_->timer);
+}
+
+bool Controller::make_durable() {
+  if (held_) return false;  // only retry_durability() tries again, paced by its back-off
+  Status st = deps_.sink.flush_before_action();
+  if (st.is_ok()) return true;
+  hold(st);
+  return false;
+}
+
+void Controller::hold(const Status& error) {
+  if (held_) return;
+  held_ = Held{error, deps_.clock.now(), 0, 0};
+  spdlog::error("the controller holds (no scale, route, hook or analysis action; verbs answer "
+                "503) and retries with back-off: {}",
+                error.message());
+  std::weak_ptr<bool> alive = alive_;
+  held_->timer =
+      deps_.scheduler.call_at(deps_.clock.now() + kDurabilityRetryInitial, [this, alive] {
+        if (alive.expired() || !*alive.lock()) return;
+        retry_durability();
+      });
+  for (const auto& [name, state] : states_) refresh_read_model(state);
+  schedule_publish();
+}
+
+void Controller::retry_durability() {
+  if (!held_) return;
+  held_->timer = 0;
+  Status st = deps_.sink.flush_before_action();
+  if (st.is_ok() && next_event_id_ >= reserved_event_ids_) {
+    // A reservation that failed while holding: ids handed out since then must be covered
+    // before anything acts on them.
+    const uint64_t ceiling = next_event_id_ + kEventIdBlock;
+    st = deps_.sink.reserve_event_ids(ceiling);
+    if (st.is_ok()) reserved_event_ids_ = ceiling;
+  }
+  if (!st.is_ok()) {
+    held_->error = st;
+    held_->retries += 1;
+    Duration delay = kDurabilityRetryInitial;
+    for (int i = 0; i < held_->retries && delay < kDurabilityRetryMax; ++i) delay *= 2;
+    delay = std::min(delay, kDurabilityRetryMax);
+    std::weak_ptr<bool> alive = alive_;
+    held_->timer = deps_.scheduler.call_at(deps_.clock.now() + delay, [this, alive] {
+      if (alive.expired() || !*alive.lock()) return;
+      retry_durability();
+    });
+    for (const auto& [name, state] : states_) refresh_read_model(state);
+    schedule_publish();
+    return;
+  }
+  spdlog::info("state is durable again after {} failed retr{} ({} s held); the controller resumes",
+               held_->retries, held_->retries == 1 ? "y" : "ies",
+               std::chrono::duration_cast<std::chrono::seconds>(deps_.clock.now() - held_->since)
+                   .count());
+  held_.reset();
+  std::vector<std::function<void()>> actions = std::move(held_actions_);
+  held_actions_.clear();
+  for (auto& action : actions) action();
+  for (const auto& [name, state] : states_) {
+    refresh_read_model(state);
+    enqueue(name);
+  }
+  schedule_publish();
+}
 
 void Controller::enqueue(const std::string& rollout) { queue_.add(rollout); }
 
@@ -62,12 +134,15 @@ manifests::RolloutSpec Controller::effective_spec(const RolloutState& state) con
 uint64_t Controller::take_event_id() {
   // A block per durable write: one fsync per kEventIdBlock events. After a restart the ids go on
   // from the ceiling, so a restart may skip up to one block; they never repeat.
-  constexpr uint64_t kEventIdBlock = 1000;
   if (next_event_id_ >= reserved_event_ids_) {
     const uint64_t ceiling = next_event_id_ + kEventIdBlock;
-    // A failed reservation is the sink's to report (the journal turns unhealthy and /readyz
-    // fails); the id is still handed out, and the next event tries again.
-    if (deps_.sink.reserve_event_ids(ceiling).is_ok()) reserved_event_ids_ = ceiling;
+    // A failed reservation holds the controller like a failed flush: the id is still handed
+    // out (its record is not durable either), and the retry reserves above it before resuming.
+    if (Status st = deps_.sink.reserve_event_ids(ceiling); st.is_ok()) {
+      reserved_event_ids_ = ceiling;
+    } else {
+      hold(st);
+    }
   }
   return next_event_id_++;
 }
@@ -228,7 +303,7 @@ void Controller::apply_desired(const DesiredState& desired) {
     }
   }
   for (const auto& name : gone) delete_rollout(name);
-  deps_.sink.flush_before_action();
+  (void)make_durable();  // the reconciles queued above act only once it is
   schedule_publish();
 }
 
@@ -263,16 +338,23 @@ void Controller::stop_unknown_instances() {
                   {"actor", "sluice"},
                   {"evidence", {{"instances", ids}}}};
     deps_.sink.append({{"v", 1}, {"event", event}, {"deleted", name}});
-    deps_.sink.flush_before_action();
+    const bool durable = make_durable();
     events_.push_back(event);
     if (events_.size() > event_limit_) events_.erase(events_.begin());
     if (on_event_) on_event_(event);
     spdlog::warn("{}", message);
-    for (int64_t revision : revisions) {
-      runtime::RevisionSpec spec;
-      spec.rollout = name;
-      spec.revision = revision;
-      deps_.runtime.scale(spec, 0);
+    auto stop = [this, name, revisions] {
+      for (int64_t revision : revisions) {
+        runtime::RevisionSpec spec;
+        spec.rollout = name;
+        spec.revision = revision;
+        deps_.runtime.scale(spec, 0);
+      }
+    };
+    if (durable) {
+      stop();
+    } else {
+      held_actions_.push_back(std::move(stop));
     }
   }
 }
@@ -290,20 +372,30 @@ void Controller::delete_rollout(const std::string& name) {
                 {"actor", "git"},
                 {"evidence", json::object()}};
   deps_.sink.append({{"v", 1}, {"event", event}, {"deleted", name}});
-  deps_.sink.flush_before_action();
+  const bool durable = make_durable();
   events_.push_back(event);
   if (on_event_) on_event_(event);
+  std::vector<runtime::RevisionSpec> scale_down;
   for (const auto& inst : deps_.runtime.observe(name)) {
     runtime::RevisionSpec spec;
     spec.rollout = name;
     spec.revision = inst.revision;
     if (const RevisionRecord* r = states_[name].revision(inst.revision))
       spec.pod = r->spec.template_;
-    deps_.runtime.scale(spec, 0);
+    scale_down.push_back(std::move(spec));
   }
-  auto& live = live_[name];
-  for (const auto& [key, req] : live.analyses) deps_.analysis.terminate(run_name(name, key));
-  deps_.router.remove(name);
+  std::vector<std::string> runs;
+  for (const auto& [key, req] : live_[name].analyses) runs.push_back(run_name(name, key));
+  auto remove = [this, name, scale_down = std::move(scale_down), runs = std::move(runs)] {
+    for (const auto& spec : scale_down) deps_.runtime.scale(spec, 0);
+    for (const auto& run : runs) deps_.analysis.terminate(run);
+    deps_.router.remove(name);
+  };
+  if (durable) {
+    remove();
+  } else {
+    held_actions_.push_back(std::move(remove));
+  }
   live_.erase(name);
   states_.erase(name);
   rollout_json_.erase(name);
@@ -314,6 +406,11 @@ void Controller::delete_rollout(const std::string& name) {
 Result<json> Controller::command(const VerbRequest& request) {
   auto it = states_.find(request.rollout);
   if (it == states_.end()) return not_found(fmt::format("rollout {} not found", request.rollout));
+  if (held_) {
+    return unavailable(fmt::format("{} was not recorded: state is not durable, so the controller "
+                                   "holds and accepts no verb until it is ({})",
+                                   verb_name(request.verb), held_->error.message()));
+  }
   RolloutState& state = it->second;
   const std::string actor = request.actor.empty() ? "anonymous" : request.actor;
   if (request.verb == Verb::kUndo) {
@@ -382,9 +479,18 @@ Result<json> Controller::command(const VerbRequest& request) {
     state.status = out->status;
     record(state, out->transition, actor, from, json::object());
   }
-  deps_.sink.flush_before_action();
+  const bool durable = make_durable();
   refresh_read_model(state);
   schedule_publish();
+  if (!durable) {
+    // The change is in memory and its record is kept by the sink, but nothing acts on it and
+    // nothing is promised: it takes effect only if the journal recovers before sluice stops.
+    return unavailable(fmt::format(
+        "{} was not acknowledged: its record could not be made durable, so the controller holds "
+        "and nothing acts on it; it takes effect only if the journal recovers before sluice "
+        "stops ({})",
+        verb_name(request.verb), held_->error.message()));
+  }
   enqueue(state.name);
   return build_rollout_json(state);
 }

@@ -3,6 +3,13 @@
 // (strategies::decide), records the decision (EventSink, flushed before acting), then makes the
 // world match: scale revisions, set roles, start/stop analyses, run hooks, apply the route table.
 //
+// Fail closed. When the sink cannot make a record durable (EventSink::flush_before_action), the
+// controller holds: it takes no action (scale, role, route, hook, analysis), reconciles nothing,
+// answers verbs with kUnavailable and the reason, and reports why (durability(), the read model,
+// every rollout's `message` and `durability`). It retries the flush with back-off
+// (kDurabilityRetryInitial doubling up to kDurabilityRetryMax); the first success carries out the
+// actions held back (deletions, stops) and queues every Rollout again.
+//
 // Threading: every method runs on the Scheduler's thread (an Asio strand in production, the
 // SimulatedClock in tests). Outside callbacks (runtime listener, analysis listener, hook results)
 // may arrive on any thread in production; the production wiring posts them to the Scheduler
@@ -95,7 +102,12 @@ struct ReadModel {
   uint64_t reconciles = 0;
   double reconcile_seconds_sum = 0;
   std::vector<std::pair<double, uint64_t>> reconcile_buckets;  // (le, cumulative count)
+  // Empty while every record is durable; otherwise why the controller holds (/readyz says it).
+  std::string not_durable;
 };
+
+inline constexpr Duration kDurabilityRetryInitial{250};
+inline constexpr Duration kDurabilityRetryMax{10'000};
 
 class Controller {
  public:
@@ -148,7 +160,15 @@ class Controller {
 
   WorkQueue& queue() { return queue_; }
 
+  // OK while every record is durable; otherwise why the controller holds (see the top).
+  Status durability() const { return held_ ? held_->error : Status::ok(); }
+
  private:
+  // Flushes the sink; false when that failed (or the controller already holds): the caller must
+  // not act. Starts holding on a failure.
+  bool make_durable();
+  void hold(const Status& error);
+  void retry_durability();
   // The next event id, reserving a new block of ids with the sink first when the reserved ones
   // are used up (EventSink::reserve_event_ids).
   uint64_t take_event_id();
@@ -222,6 +242,17 @@ class Controller {
     std::optional<RouterError> router_error;
   };
   std::map<std::string, Runtime> live_;
+  // Set while the sink is not durable (see the top of this file).
+  struct Held {
+    Status error;
+    TimePoint since{};
+    int retries = 0;  // failed retries so far
+    Scheduler::TimerId timer = 0;
+  };
+  std::optional<Held> held_;
+  // Outside effects whose records are appended but not durable yet, in order: carried out when
+  // the sink recovers (a pruned Rollout's scale-down, instances unknown to the state).
+  std::vector<std::function<void()>> held_actions_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   std::function<void(std::shared_ptr<const ReadModel>)> on_publish_;

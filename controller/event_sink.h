@@ -1,6 +1,7 @@
 // What the controller needs from persistence. Every state change is one JSON record, appended
 // before the controller acts on it; flush_before_action() makes the appended records durable
-// (the journal fsyncs) before any outside effect (scale, route, hook, analysis) happens.
+// (the journal fsyncs) before any outside effect (scale, route, hook, analysis) happens, and
+// says when it could not: the controller then fails closed (docs/ARCHITECTURE.md, Durability).
 //
 // The production adapter writes records to controller/journal.h (Journal::append(payload),
 // sync()); recovery hands the records back to Controller::recover(). Threading: called on the
@@ -21,7 +22,13 @@ class EventSink {
   // Takes the record by value: the controller builds it as a temporary, so a sink that keeps it
   // moves it in instead of copying the tree.
   virtual void append(nlohmann::json record) = 0;
-  virtual void flush_before_action() = 0;
+  // Makes every record appended so far durable. OK: the caller may act on them. Otherwise the
+  // reason (a full disk, a failed fsync): nothing appended since the last OK is promised, and the
+  // caller must not act, answer a verb, or let anything outside see the change. The sink keeps
+  // the unpromised records and writes them again on a later call that succeeds, so a later call
+  // is also how a broken sink recovers (JournalSink reopens its journal); the controller makes
+  // those calls with back-off while it holds.
+  virtual Status flush_before_action() = 0;
 
   // Event ids stay unique and monotonic even when records are lost (a journal repair, a torn
   // tail): ids are handed out only below a durable ceiling that the controller raises in blocks
@@ -36,7 +43,10 @@ class EventSink {
 class MemoryEventSink final : public EventSink {
  public:
   void append(nlohmann::json record) override { records_.push_back(std::move(record)); }
-  void flush_before_action() override { durable_ = records_.size(); }
+  Status flush_before_action() override {
+    durable_ = records_.size();
+    return Status::ok();
+  }
   const std::vector<nlohmann::json>& records() const { return records_; }
   // Records made durable by the last flush (what a crash leaves behind).
   std::vector<nlohmann::json> durable() const {
@@ -53,7 +63,7 @@ class MemoryEventSink final : public EventSink {
 class NullEventSink final : public EventSink {
  public:
   void append(nlohmann::json) override { ++appended_; }
-  void flush_before_action() override {}
+  Status flush_before_action() override { return Status::ok(); }
   size_t appended() const { return appended_; }
 
  private:

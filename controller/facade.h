@@ -63,7 +63,10 @@ class ControlFacade {
   // A verified webhook asked for a refresh: queue a coalesced fetch and return at once.
   virtual void request_refresh(const std::string& reason) = 0;
 
-  virtual bool ready() const = 0;  // /readyz: journal replayed and first snapshot applied
+  // /readyz: journal replayed, first snapshot applied, and every record durable.
+  virtual bool ready() const = 0;
+  // Why ready() is false, for /readyz's body ("" when ready or when there is nothing to say).
+  virtual std::string not_ready_reason() const { return ""; }
   // Prometheus text exposition of the controller's metrics (rollout phase/info, reconcile
   // durations, git fetches, analysis measurements, router requests).
   virtual std::string metrics_text() const = 0;

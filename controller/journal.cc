@@ -336,6 +336,36 @@ Status Journal::reserve_ids(uint64_t ceiling) {
   return Status::ok();
 }
 
+Status Journal::truncate_after(uint64_t seq) {
+  if (!health_) return health_;
+  if (unsynced_records_ > 0 || !buffer_.empty()) {
+    return failed_precondition("journal: truncate_after() with records appended since open()");
+  }
+  const uint64_t first = segments_.empty() ? next_seq_ : segments_.back();
+  seq = std::max({seq, first - 1, snapshot_seq_});
+  if (seq >= last_seq()) return Status::ok();
+  const std::string name = jf::segment_name(first);
+  auto data = fs_.read_file(path(name));
+  if (!data) return data.status();
+  size_t offset = 0;
+  std::string reason;
+  for (uint64_t expected = first; expected <= seq; ++expected) {
+    auto record = jf::parse_record(*data, offset, reason);
+    if (!record || record->seq != expected) {
+      return data_loss(fmt::format("journal segment {} has no record {} at byte offset {}",
+                                   path(name), expected, offset));
+    }
+    offset += record->size;
+  }
+  // The file is open for appending (O_APPEND): the next write goes to the new end.
+  if (Status s = fs_.truncate(path(name), offset); !s) return poison(s);
+  if (Status s = fs_.sync_file(path(name)); !s) return poison(s);
+  segment_bytes_ = offset;
+  next_seq_ = seq + 1;
+  synced_seq_ = seq;
+  return Status::ok();
+}
+
 bool Journal::snapshot_due() const {
   return options_.snapshot_every_records > 0 &&
          last_seq() - snapshot_seq_ >= options_.snapshot_every_records;

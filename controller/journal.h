@@ -162,6 +162,14 @@ class Journal {
   uint64_t id_ceiling() const { return id_ceiling_; }
   Status reserve_ids(uint64_t ceiling);
 
+  // Drops the records after `seq` from the last segment and syncs the cut, so they can be
+  // written again: the recovery of a journal whose fsync failed (controller/journal_sink.h).
+  // Records in earlier segments, or covered by the snapshot, are kept (they were synced before
+  // the segment ended or the snapshot was taken), so last_seq() may stay above `seq`. Call it
+  // right after open(), before anything is appended (kFailedPrecondition otherwise).
+  Status truncate_after(uint64_t seq);
+
+  const std::string& directory() const { return options_.dir; }
   uint64_t last_seq() const { return next_seq_ - 1; }  // last appended (maybe not durable)
   uint64_t synced_seq() const { return synced_seq_; }  // last known durable
   uint64_t snapshot_seq() const { return snapshot_seq_; }

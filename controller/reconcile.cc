@@ -245,6 +245,8 @@ bool Controller::capture_analysis_runs(RolloutState& state) {
 ReconcileResult Controller::reconcile(const std::string& name) {
   auto it = states_.find(name);
   if (it == states_.end()) return {};
+  // Holding (not durable): no decision either; retry_durability() queues every Rollout again.
+  if (held_) return {};
   const auto started = std::chrono::steady_clock::now();  // metric only, never a decision input
   RolloutState& state = it->second;
   const strategies::Observed observed = observe(state);
@@ -283,7 +285,12 @@ ReconcileResult Controller::reconcile(const std::string& name) {
     from = state.status.phase;
   }
   if ((changed || runs_changed) && d.transitions.empty()) record_state(state);
-  if (changed || runs_changed || !d.transitions.empty()) deps_.sink.flush_before_action();
+  if ((changed || runs_changed || !d.transitions.empty()) && !make_durable()) {
+    // Nothing acts on a decision that is not durable.
+    refresh_read_model(state);
+    schedule_publish();
+    return {};
+  }
 
   act(state, d, observed);
   live.levels_told = true;
@@ -416,7 +423,7 @@ void Controller::act(RolloutState& state, const strategies::Decision& d,
             it->second.status.hooks[key] = outcome;
             live_[rollout].hooks_started.erase(key);
             record_state(it->second);
-            deps_.sink.flush_before_action();
+            (void)make_durable();  // the reconcile it queues acts only once it is
             enqueue(rollout);
           });
         });
@@ -546,8 +553,8 @@ void Controller::note_router_result(RolloutState& state, const Status& applied) 
     record(state, t, "controller", state.status.phase, json::object());
     // Durable before anything else happens: the next outside effect (the retry's scale or
     // apply) may come from a pass that records nothing, and a crash must not lose an event that
-    // was already streamed.
-    deps_.sink.flush_before_action();
+    // was already streamed. A failure holds the controller.
+    (void)make_durable();
     return;
   }
   if (!live.router_error) return;
@@ -556,7 +563,7 @@ void Controller::note_router_result(RolloutState& state, const Status& applied) 
                           live.router_error->failures);
   live.router_error.reset();
   record(state, t, "controller", state.status.phase, json::object());
-  deps_.sink.flush_before_action();
+  (void)make_durable();
 }
 
 json Controller::build_rollout_json(const RolloutState& state) const {
@@ -645,11 +652,21 @@ json Controller::build_rollout_json(const RolloutState& state) const {
     message = fmt::format("router error, step held: {}{}{}", e.message,
                           s.message.empty() ? "" : "; ", s.message);
   }
+  // `durability`: null while every record is durable; otherwise why the controller holds.
+  json durability = nullptr;
+  if (held_) {
+    durability = {{"error", held_->error.message()},
+                  {"since", format_rfc3339(held_->since)},
+                  {"retries", held_->retries}};
+    message = fmt::format("state not durable, controller holds: {}{}{}", held_->error.message(),
+                          message.empty() ? "" : "; ", message);
+  }
   return {{"name", state.name},
           {"phase", phase},
           {"aborted", s.aborted},
           {"message", message},
           {"router", router},
+          {"durability", durability},
           {"strategy", manifests::strategy_kind_name(manifests::strategy_kind(
                            desired ? desired->spec.strategy : state.spec.strategy))},
           {"desired",
@@ -718,6 +735,7 @@ void Controller::publish_now() {
   model->reconciles = reconciles_;
   model->reconcile_seconds_sum = reconcile_seconds_sum_;
   for (const auto& [le, n] : reconcile_buckets_) model->reconcile_buckets.emplace_back(le, n);
+  if (held_) model->not_durable = held_->error.message();
   on_publish_(std::move(model));
 }
 

@@ -38,6 +38,7 @@ class E2eEnv {
 
   const std::string& dir() const { return dir_.path(); }
   const std::string& repo() const { return repo_; }
+  const std::string& state_dir() const { return state_; }  // serve's --state-dir
   // NAME=VALUE that every instance of this environment carries (put it in the manifests' env).
   const std::string& marker_value() const { return dir_.path(); }
   int api_port() const { return api_port_; }

@@ -23,14 +23,17 @@ struct JournalledController {
   fakes::FakeRuntime runtime{clock};
   fakes::FakeRouter router;
   fakes::FakeAnalysisRunner analysis{clock};
-  std::unique_ptr<Journal> journal;
+  Journal* journal = nullptr;  // owned by the sink
   std::unique_ptr<JournalSink> sink;
   std::unique_ptr<Controller> controller;
   int commits = 0;
 
   JournalledController(SimulatedClock& c, const std::string& dir) : clock(c) {
-    journal = open_ok(PosixFilesystem::instance(), clock, options_for(dir));
-    sink = std::make_unique<JournalSink>(*journal);
+    sink = std::make_unique<JournalSink>(
+        open_ok(PosixFilesystem::instance(), clock, options_for(dir)), [] {
+          return Result<std::unique_ptr<Journal>>(unavailable("not reopened in this test"));
+        });
+    journal = sink->journal();
     controller = std::make_unique<Controller>(
         ControllerDeps{clock, scheduler, runtime, router, analysis, *sink});
     Recovery recovery = journal->recover();

@@ -57,11 +57,12 @@ class CrashableSink final : public EventSink {
     ++unflushed_;
     (void)crash_.reached("append:after");
   }
-  void flush_before_action() override {
-    if (crash_.down()) return;
-    disk_.flush_before_action();
+  Status flush_before_action() override {
+    if (crash_.down()) return Status::ok();
+    Status st = disk_.flush_before_action();
     unflushed_ = 0;
     (void)crash_.reached("flush:after");
+    return st;
   }
   uint64_t event_id_ceiling() const override { return ceiling_; }
   Status reserve_event_ids(uint64_t ceiling) override {
@@ -138,7 +139,7 @@ struct Harness {
 
   // What `sluice serve`'s snapshot timer does: sync the journal, then snapshot the state.
   void take_snapshot() {
-    journal.flush_before_action();
+    (void)journal.flush_before_action();
     last_snapshot = controller->snapshot();
     snapshot_records = sink.records().size();
   }
