@@ -70,7 +70,6 @@ class E2eEnv {
   std::map<std::string, pid_t> instance_pids();
   // The built-in router process serve started (state/router/router.pid); 0 when none.
   pid_t router_pid();
-  const std::string& state_dir() const { return state_; }
 
  private:
   void git(const std::vector<std::string>& args);
