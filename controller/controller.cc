@@ -151,7 +151,8 @@ void Controller::record(RolloutState& state, const strategies::Transition& t,
                         const std::string& actor, Phase from, const json& evidence) {
   const bool warning = state.status.aborted || t.reason == "HookFailed" ||
                        t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
-                       t.reason == "ReconcileFailed" || t.reason == "RouterError";
+                       t.reason == "ReconcileFailed" || t.reason == "RouterError" ||
+                       t.reason == "ProbeResourceError";
   json event = {{"id", take_event_id()},
                 {"time", format_rfc3339(deps_.clock.now())},
                 {"rollout", state.name},

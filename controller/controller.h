@@ -240,8 +240,15 @@ class Controller {
       int failures = 0;  // consecutive failed applies
     };
     std::optional<RouterError> router_error;
+    // Sluice's own probe resource errors already reported, per instance, and when the last
+    // ProbeResourceError event was recorded (at most one a minute per rollout).
+    std::map<std::string, uint64_t> probe_resource_errors;
+    TimePoint probe_resource_event_at{};
   };
   std::map<std::string, Runtime> live_;
+  // Records a ProbeResourceError event when an instance's count of Sluice's own probe errors grew.
+  // True when it recorded one.
+  bool note_probe_resource_errors(RolloutState& state, Runtime& live);
   // Set while the sink is not durable (see the top of this file).
   struct Held {
     Status error;

@@ -122,6 +122,40 @@ runtime::InstanceRole role_of(const std::string& role) {
 
 }  // namespace
 
+bool Controller::note_probe_resource_errors(RolloutState& state, Runtime& live) {
+  json grown = json::array();
+  for (const auto& inst : live.instances) {
+    uint64_t& seen = live.probe_resource_errors[inst.id];
+    if (inst.probe_resource_errors > seen) {
+      grown.push_back({{"instance", inst.id},
+                       {"revision", inst.revision},
+                       {"errors", inst.probe_resource_errors - seen},
+                       {"last", inst.last_probe_resource_error}});
+    }
+  }
+  const TimePoint now = deps_.clock.now();
+  if (grown.empty() || (live.probe_resource_event_at != TimePoint{} &&
+                        now - live.probe_resource_event_at < Duration(60'000))) {
+    return false;  // nothing new, or reported less than a minute ago (counted meanwhile)
+  }
+  for (const auto& inst : live.instances) {
+    live.probe_resource_errors[inst.id] = inst.probe_resource_errors;
+  }
+  live.probe_resource_event_at = now;
+  strategies::Transition t;
+  t.reason = "ProbeResourceError";
+  t.revision = grown[0]["revision"].get<int64_t>();
+  t.message = fmt::format(
+      "Sluice could not run {} probe attempt(s) of instance {} for lack of its own resources ({}); "
+      "not counted against the instance{}",
+      grown[0]["errors"].get<uint64_t>(), grown[0]["instance"].get<std::string>(),
+      grown[0]["last"].get<std::string>(),
+      grown.size() > 1 ? fmt::format(", nor against {} other instance(s)", grown.size() - 1)
+                       : std::string());
+  record(state, t, "runtime", state.status.phase, json{{"probeResourceErrors", grown}});
+  return true;
+}
+
 strategies::Observed Controller::observe(const RolloutState& state) {
   strategies::Observed obs;
   Runtime& live = live_[state.name];
@@ -285,7 +319,8 @@ ReconcileResult Controller::reconcile(const std::string& name) {
     from = state.status.phase;
   }
   if ((changed || runs_changed) && d.transitions.empty()) record_state(state);
-  if ((changed || runs_changed || !d.transitions.empty()) && !make_durable()) {
+  const bool noted = note_probe_resource_errors(state, live);
+  if ((changed || runs_changed || noted || !d.transitions.empty()) && !make_durable()) {
     // Nothing acts on a decision that is not durable.
     refresh_read_model(state);
     schedule_publish();

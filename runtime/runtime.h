@@ -59,6 +59,11 @@ struct InstanceStatus {
   // Creation order within the revision: a newer instance has a higher value (process restarts
   // keep it). Scale-downs break ties with it (runtime/scale_down_order.h).
   int64_t creation_order = 0;
+  // Probe attempts Sluice could not make for lack of its own resources (EMFILE and the like):
+  // Sluice's failure, never counted against the instance. The controller records a Warning
+  // event when the count grows (ProbeResourceError).
+  uint64_t probe_resource_errors = 0;
+  std::string last_probe_resource_error;  // "<probe> probe: <errno name>: <message>"
 };
 
 enum class HookKind { kActivate, kDeactivate, kPreStop };

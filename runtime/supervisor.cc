@@ -278,6 +278,8 @@ InstanceStatus Supervisor::status_of(const Instance& inst) const {
   s.started_at = from_unix_ms(inst.rec.started_at_ms);
   s.ready_since = inst.ready_since;
   s.creation_order = inst.rec.index;
+  s.probe_resource_errors = inst.probe_resource_errors;
+  s.last_probe_resource_error = inst.last_probe_resource_error;
   return s;
 }
 

@@ -52,6 +52,8 @@ struct Instance {
   std::string last_error;
   std::string kill_reason;  // set when we kill a running process for a probe failure
   TimePoint probe_error_logged{};  // last log line about a probe error of Sluice's own
+  uint64_t probe_resource_errors = 0;  // this instance's, since this runtime started
+  std::string last_probe_resource_error;
   TimePoint ready_since{};
   std::chrono::steady_clock::time_point run_started{};
   std::chrono::steady_clock::time_point stop_started{};

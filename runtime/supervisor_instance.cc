@@ -353,10 +353,13 @@ void Supervisor::note_probe_error(Instance& inst, const char* probe,
     std::lock_guard lock(mu_);
     ++probe_errors_[{inst.rec.rollout, out.own_error}];
   }
+  ++inst.probe_resource_errors;
+  inst.last_probe_resource_error = fmt::format("{} probe: {}: {}", probe, out.own_error, out.message);
   const TimePoint now = clock_.now();
   if (inst.probe_error_logged != TimePoint{} && now - inst.probe_error_logged < Duration(10'000))
     return;
   inst.probe_error_logged = now;
+  publish(inst);  // the controller records it as an event (at most this often per instance)
   spdlog::warn(
       "runtime: {} probe of {} could not run for lack of Sluice's own resources ({}): {}; not "
       "counted against the instance",

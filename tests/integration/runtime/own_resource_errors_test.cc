@@ -102,6 +102,9 @@ TEST_CASE("probes that Sluice cannot make for lack of its own descriptors are co
   CHECK(inst->live);
   CHECK(inst->ready);
   CHECK_FALSE(inst->last_exit.has_value());
+  // The instance's status carries the count, which the controller turns into an event.
+  CHECK(inst->probe_resource_errors > 0);
+  CHECK_THAT(inst->last_probe_resource_error, Catch::Contains("EMFILE"));
   const std::string metric = "sluice_probe_errors_total{rollout=\"svc\",reason=\"EMFILE\"} ";
   CHECK(f.rt->metrics_text().find(metric) != std::string::npos);
 }

@@ -172,6 +172,15 @@ void FakeRuntime::set_never_ready(const std::string& rollout, int64_t revision) 
   never_ready_.insert({rollout, revision});
 }
 
+void FakeRuntime::add_probe_resource_errors(const std::string& rollout, size_t index, uint64_t n,
+                                            const std::string& last) {
+  auto& list = instances_[rollout];
+  if (index >= list.size()) return;
+  list[index].probe_resource_errors += n;
+  list[index].last_probe_resource_error = last;
+  notify(rollout);
+}
+
 void FakeRuntime::crash_instance(const std::string& rollout, size_t index) {
   auto& list = instances_[rollout];
   if (index >= list.size()) return;

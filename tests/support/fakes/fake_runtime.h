@@ -50,6 +50,10 @@ class FakeRuntime final : public runtime::Runtime {
     return never_ready_.count({rollout, revision}) > 0;
   }
   void crash_instance(const std::string& rollout, size_t index);  // index into observe() order
+  // As the runtime does when Sluice could not run probes for lack of its own resources: the
+  // instance's count grows and the listener is told. Nothing else about the instance changes.
+  void add_probe_resource_errors(const std::string& rollout, size_t index, uint64_t n,
+                                 const std::string& last);
   // A readiness probe that flaps: a ready instance turns unready (no restart) for `unready_for`.
   void flap_instance(const std::string& rollout, size_t index, Duration unready_for);
   // When set, decides per instance whether a hook fails (otherwise `hooks_fail` does).

@@ -574,3 +574,54 @@ TEST_CASE("blue-green: a failing activate hook aborts with the hook's results as
   // The update never became active: only the old revision's hooks ran.
   for (const auto& run : h.runtime.hook_log) CHECK(run.find("r2") == std::string::npos);
 }
+
+TEST_CASE("Sluice's own probe resource errors are a Warning event, not the instance's failure",
+          "[controller][probe]") {
+  // Issue 19: a probe that fails because Sluice ran out of descriptors is Sluice's failure. The
+  // runtime does not count it against the instance; the controller records it, with evidence,
+  // at most once a minute per rollout.
+  Harness h;
+  h.apply({make_rollout("orders", "1.0.0", 2, manifests::RollingUpdateStrategy{})});
+  h.run_for(Duration(5000));
+  REQUIRE(h.rollout("orders")["phase"] == "Healthy");
+  auto probe_events = [&] {
+    std::vector<json> out;
+    for (const auto& e : h.controller->events()) {
+      if (e.at("reason") == "ProbeResourceError") out.push_back(e);
+    }
+    return out;
+  };
+  CHECK(probe_events().empty());
+
+  h.runtime.add_probe_resource_errors("orders", 0, 3, "readiness probe: EMFILE: socket: Too many open files");
+  h.run_for(Duration(100));
+  auto events = probe_events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0]["type"] == "Warning");
+  CHECK(events[0]["actor"] == "runtime");
+  CHECK_THAT(events[0]["message"].get<std::string>(), Catch::Contains("not counted against"));
+  CHECK_THAT(events[0]["message"].get<std::string>(), Catch::Contains("EMFILE"));
+  const json& evidence = events[0]["evidence"]["probeResourceErrors"];
+  REQUIRE(evidence.size() == 1);
+  CHECK(evidence[0]["errors"] == 3);
+  // Nothing else changed: the rollout stays Healthy at full capacity.
+  CHECK(h.rollout("orders")["phase"] == "Healthy");
+  CHECK(h.runtime.ready("orders", 1) == 2);
+
+  // More errors within the minute are counted, not recorded again...
+  h.runtime.add_probe_resource_errors("orders", 1, 2, "liveness probe: EMFILE: pipe");
+  h.run_for(Duration(10'000));
+  CHECK(probe_events().size() == 1);
+  // ...and after it, the next growth is one event naming what happened since.
+  h.run_for(Duration(60'000));
+  h.runtime.add_probe_resource_errors("orders", 1, 1, "liveness probe: EMFILE: pipe");
+  h.run_for(Duration(100));
+  events = probe_events();
+  REQUIRE(events.size() == 2);
+  CHECK(events[1]["evidence"]["probeResourceErrors"][0]["errors"] == 3);  // 2 + 1 since
+  // The same count seen again records nothing.
+  h.run_for(Duration(120'000));
+  h.runtime.add_probe_resource_errors("orders", 1, 0, "liveness probe: EMFILE: pipe");
+  h.run_for(Duration(100));
+  CHECK(probe_events().size() == 2);
+}
