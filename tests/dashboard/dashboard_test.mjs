@@ -200,6 +200,13 @@ try {
     fail('server did not advance: ' + JSON.stringify(after.body));
   }
   if (!(await page.evaluate(() => window.sluiceNoReload === true))) fail('the page was reloaded');
+  // What a person sees must match: the drawn canary share of the bar is 50% once its width
+  // transition has ended (a screenshot taken mid-animation showed 37%).
+  await page.waitForFunction(() => {
+    const bar = document.getElementById('weight-bar').getBoundingClientRect().width;
+    const canary = document.getElementById('weight-canary').getBoundingClientRect().width;
+    return bar > 0 && Math.abs(canary / bar - 0.5) < 0.01;
+  }, null, { timeout: 5000 });
   mkdirSync(artifactDir, { recursive: true });
   const shot = join(artifactDir, 'dashboard.png');
   await page.screenshot({ path: shot, fullPage: true });
