@@ -1,5 +1,6 @@
 #include "api/config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -229,6 +230,14 @@ Result<ServeOptions> resolve_serve_options(const ServeFlags& flags) {
   for (const auto& h : o.allowed_hosts) {
     if (Status st = check_allowed_host(h); !st.is_ok())
       return invalid_argument("--allowed-host: " + st.message());
+  }
+  // Made absolute here, once: paths under it are handed to instances (SLUICE_ROLE_FILE) and to
+  // the router process, whose working directories are not necessarily serve's.
+  {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(o.state_dir, ec);
+    if (!ec) o.state_dir = absolute.lexically_normal().string();
+    if (o.state_dir.size() > 1 && o.state_dir.back() == '/') o.state_dir.pop_back();
   }
   o.tokens = file.tokens;
   o.auth_file = flags.auth_file;

@@ -65,7 +65,7 @@ struct ServeOptions {
   std::string repo;  // required: local path, file://, https:// or ssh://
   std::string branch = "main";
   std::string path;                   // directory inside the repo ("" = root)
-  std::string state_dir = ".sluice";  // journal and snapshots
+  std::string state_dir = ".sluice";  // journal and snapshots; absolute once resolved
   std::string listen = "127.0.0.1:7070";
   // Host names the API answers besides the listen address (api/request_guard.h).
   std::vector<std::string> allowed_hosts;

@@ -96,6 +96,15 @@ TEST_CASE("config: flags override the file", "[api][config]") {
   CHECK(opts->github_secret_file == "/flag/secret");
 
   CHECK(opts->max_replicas == 256);  // the default
+  // A relative state dir is made absolute against the working directory: instances and the
+  // router process get paths under it, and their working directories differ from serve's.
+  CHECK(opts->state_dir == (std::filesystem::current_path() / ".sluice").string());
+  ServeFlags relative;
+  relative.repo = "/r";
+  relative.state_dir = "state/./x/";
+  auto made_absolute = resolve_serve_options(relative);
+  REQUIRE(made_absolute.is_ok());
+  CHECK(made_absolute->state_dir == (std::filesystem::current_path() / "state/x").string());
   std::ofstream(file) << "repo: /from/file\nruntime: {maxReplicas: 40}\n";
   ServeFlags from_file;
   from_file.config_file = file;
