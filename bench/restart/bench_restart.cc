@@ -28,25 +28,6 @@ using namespace sluice::testing;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string manifest(const E2eEnv& env, int front_port) {
-  return fmt::format(R"YAML(apiVersion: sluice.dev/v1alpha1
-kind: Rollout
-metadata: {{name: shop}}
-spec:
-  replicas: 2
-  template:
-    version: "1.0.0"
-    command: ["bin/orders-api", "--port", "$(PORT)", "--version", "1.0.0"]
-    env: [{{name: SLUICE_E2E_MARKER, value: "{0}"}}]
-    ports: [{{name: http, containerPort: 0}}]
-    readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 0.5}}
-  service: {{listen: "127.0.0.1:{1}", targetPort: http}}
-  strategy:
-    rollingUpdate: {{}}
-)YAML",
-                     env.marker_value(), front_port);
-}
-
 struct Outcome {
   uint64_t requests = 0;
   uint64_t failed = 0;
@@ -57,7 +38,7 @@ struct Outcome {
 
 // A started environment with one healthy rollout behind `front`, or an error.
 bool bring_up(E2eEnv& env, int front, std::string& why) {
-  env.write("shop.yaml", manifest(env, front));
+  env.write("shop.yaml", orders_api_manifest(env, "shop", "1.0.0", front, "    rollingUpdate: {}"));
   const std::string sha = env.commit("shop 1.0.0");
   if (!env.start_serve(why)) return false;
   auto st = env.cli({"status", "shop", "--wait", "--revision", sha, "--timeout", "60s"});

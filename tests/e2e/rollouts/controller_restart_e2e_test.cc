@@ -24,25 +24,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string manifest(const E2eEnv& env, const std::string& version, int front_port) {
-  return fmt::format(R"YAML(apiVersion: sluice.dev/v1alpha1
-kind: Rollout
-metadata: {{name: shop}}
-spec:
-  replicas: 2
-  template:
-    version: "{0}"
-    command: ["bin/orders-api", "--port", "$(PORT)", "--version", "{0}"]
-    env: [{{name: SLUICE_E2E_MARKER, value: "{1}"}}]
-    ports: [{{name: http, containerPort: 0}}]
-    readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 0.1}}
-    terminationGracePeriodSeconds: 10
-  service: {{listen: "127.0.0.1:{2}", targetPort: http}}
-  strategy:
-    rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}
-)YAML",
-                     version, env.marker_value(), front_port);
-}
+const char* kRolling = "    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}";
 
 uint64_t requests_of(const json& stats) { return stats.value("requests", uint64_t{0}); }
 
@@ -52,7 +34,7 @@ TEST_CASE("serve killed, stopped, kept down and upgraded under load: zero failed
           "[e2e][restart]") {
   E2eEnv env;
   const int front = free_loopback_port();
-  env.write("shop.yaml", manifest(env, "1.0.0", front));
+  env.write("shop.yaml", orders_api_manifest(env, "shop", "1.0.0", front, kRolling));
   const std::string sha1 = env.commit("shop 1.0.0");
   std::string why;
   REQUIRE(env.start_serve(why));
@@ -143,7 +125,7 @@ TEST_CASE("serve killed, stopped, kept down and upgraded under load: zero failed
   restart(upgraded, "upgraded binary");
 
   // The adopted router still takes the controller's orders: a commit rolls out through it.
-  env.write("shop.yaml", manifest(env, "2.0.0", front));
+  env.write("shop.yaml", orders_api_manifest(env, "shop", "2.0.0", front, kRolling));
   const std::string sha2 = env.commit("shop 2.0.0");
   auto rolled = env.cli({"status", "shop", "--wait", "--revision", sha2, "--timeout", "90s"});
   INFO(rolled.out << rolled.err);

@@ -1,4 +1,7 @@
 #include "tests/e2e/rollouts/e2e_env.h"
+
+#include <fmt/format.h>
+
 #include "tests/support/paths/paths.h"
 
 #include <signal.h>
@@ -34,6 +37,28 @@ std::string environ_of(const std::string& pid) {
 }
 
 }  // namespace
+
+std::string orders_api_manifest(const E2eEnv& env, const std::string& name,
+                                const std::string& version, int front_port,
+                                const std::string& strategy) {
+  return fmt::format(R"YAML(apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata: {{name: {0}}}
+spec:
+  replicas: 2
+  template:
+    version: "{1}"
+    command: ["bin/orders-api", "--port", "$(PORT)", "--version", "{1}"]
+    env: [{{name: SLUICE_E2E_MARKER, value: "{2}"}}]
+    ports: [{{name: http, containerPort: 0}}]
+    readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 0.1}}
+    terminationGracePeriodSeconds: 10
+  service: {{listen: "127.0.0.1:{3}", targetPort: http}}
+  strategy:
+{4}
+)YAML",
+                     name, version, env.marker_value(), front_port, strategy);
+}
 
 nlohmann::json CliResult::json() const {
   return nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);

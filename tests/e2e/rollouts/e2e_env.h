@@ -29,6 +29,15 @@ struct CliResult {
   nlohmann::json json() const;  // stdout parsed; null when it is not JSON
 };
 
+class E2eEnv;
+
+// A Rollout of orders-api with `replicas: 2` behind a front door on 127.0.0.1:front_port,
+// carrying this environment's marker; `strategy` is the YAML under `spec.strategy:`, indented
+// by four spaces (e.g. "    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}").
+std::string orders_api_manifest(const E2eEnv& env, const std::string& name,
+                                const std::string& version, int front_port,
+                                const std::string& strategy);
+
 class E2eEnv {
  public:
   E2eEnv();

@@ -17,26 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string manifest(const E2eEnv& env, const std::string& name, const std::string& version,
-                     int front_port, const std::string& strategy) {
-  return fmt::format(R"YAML(apiVersion: sluice.dev/v1alpha1
-kind: Rollout
-metadata: {{name: {0}}}
-spec:
-  replicas: 2
-  template:
-    version: "{1}"
-    command: ["bin/orders-api", "--port", "$(PORT)", "--version", "{1}"]
-    env: [{{name: SLUICE_E2E_MARKER, value: "{2}"}}]
-    ports: [{{name: http, containerPort: 0}}]
-    readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 0.1}}
-    terminationGracePeriodSeconds: 10
-  service: {{listen: "127.0.0.1:{3}", targetPort: http}}
-  strategy:
-{4}
-)YAML",
-                     name, version, env.marker_value(), front_port, strategy);
-}
 
 const char* kRolling = "    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}";
 const char* kCanary =
@@ -63,7 +43,7 @@ TEST_CASE("rolling, canary and blue-green under load: zero failed requests", "[e
                                    {"canary-web", kCanary, free_loopback_port()},
                                    {"bluegreen-web", kBlueGreen, free_loopback_port()}};
   for (const auto& s : services) {
-    env.write(s.name + ".yaml", manifest(env, s.name, "1.0.0", s.port, s.strategy));
+    env.write(s.name + ".yaml", orders_api_manifest(env, s.name, "1.0.0", s.port, s.strategy));
   }
   const std::string sha1 = env.commit("three services at 1.0.0");
   std::string why;
@@ -86,7 +66,7 @@ TEST_CASE("rolling, canary and blue-green under load: zero failed requests", "[e
   REQUIRE(poll_until([&] { return total_requests() > 1000; }, 20s));
 
   for (const auto& s : services) {
-    env.write(s.name + ".yaml", manifest(env, s.name, "2.0.0", s.port, s.strategy));
+    env.write(s.name + ".yaml", orders_api_manifest(env, s.name, "2.0.0", s.port, s.strategy));
   }
   const std::string sha2 = env.commit("three services at 2.0.0");
   for (const auto& s : services) {
