@@ -2,14 +2,15 @@
 //
 //   orders-load --target 127.0.0.1:18080 [--rps 100] [--connections 4] [--path /orders]
 //               [--duration-s 600] [--max-requests N] [--timeout-ms 2000]
-//               [--stats-file F] [--stats-interval-ms 250]
+//               [--stats-file F] [--stats-interval-ms 250] [--output text|json] [--help]
 //
 // The demo and the end-to-end tests use it to show what clients saw during a rollout: how many
 // requests each version answered (the router's X-Sluice-Version header), how many failed (any
 // 4xx or 5xx - a 400, 413 or 431 from the router fails the client as surely as a 502 - connection
 // errors, timeouts), when the first failure happened and when each version last
-// answered. The summary is one JSON object: written atomically to --stats-file every interval,
-// and printed to stdout at the end (SIGTERM/SIGINT, --duration-s or --max-requests).
+// answered. The counts are one JSON object, written atomically to --stats-file every interval.
+// At the end (SIGTERM/SIGINT, --duration-s or --max-requests) a summary for people goes to stdout
+// (`--output json` prints the JSON object instead).
 //
 // Safety: only loopback targets are accepted (127.0.0.0/8, ::1, localhost), the rate is capped,
 // and the run always ends by itself (--duration-s is at most one hour).
@@ -28,6 +29,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -53,7 +55,30 @@ struct Options {
   long timeout_ms = 2000;
   std::string stats_file;
   long stats_interval_ms = 250;
+  bool json_output = false;
 };
+
+constexpr const char* kUsage =
+    R"(orders-load: steady HTTP load against a Sluice front door, counted per version.
+
+usage: orders-load --target HOST:PORT [flags]
+
+  --target HOST:PORT       the front door; loopback only (127.0.0.0/8, ::1, localhost)
+  --rps N                  requests per second over all connections (default 100, at most 20000)
+  --connections N          keep-alive connections (default 4, at most 256)
+  --path P                 request path (default /orders)
+  --duration-s N           stop after N seconds (default 600, at most 3600)
+  --max-requests N         stop after N requests (default: no limit)
+  --timeout-ms N           per-request timeout (default 2000)
+  --stats-file F           write the counts as JSON to F every interval (atomic rename)
+  --stats-interval-ms N    how often (default 250)
+  --output text|json       the summary printed at the end (default text)
+  --help                   this text
+
+A request fails on a 4xx or 5xx answer, a connection error or a timeout. The version of each
+answer comes from the router's X-Sluice-Version header. SIGINT or SIGTERM ends the run early
+and still prints the summary.
+)";
 
 struct VersionCounts {
   uint64_t ok = 0;            // 1xx-3xx
@@ -62,6 +87,17 @@ struct VersionCounts {
   int64_t first_ms = 0;       // unix ms of the first answer from this version
   int64_t last_ms = 0;        // unix ms of the latest answer from this version
 };
+
+// HH:MM:SS.mmm in local time, for the summary.
+std::string clock_time(int64_t ms) {
+  const time_t secs = static_cast<time_t>(ms / 1000);
+  tm local{};
+  ::localtime_r(&secs, &local);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", local.tm_hour, local.tm_min, local.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
 
 // Everything the workers count; one mutex, taken once per request (a few hundred per second).
 class Tally {
@@ -95,6 +131,43 @@ class Tally {
     std::lock_guard lock(mu_);
     return requests_;
   }
+  // The end-of-run summary for people, e.g.
+  //   requests: 3840 in 19.2 s (200/s); failed: 13 (0 connection errors or timeouts)
+  //     1.0.0: 2198 ok, 0 failed; answered 12:00:01.020 - 12:00:12.480
+  //   first failed request: 12:00:14.031 (after 13.0 s)
+  std::string summary(int64_t started_ms) {
+    std::lock_guard lock(mu_);
+    const int64_t elapsed_ms = std::max<int64_t>(1, unix_ms() - started_ms);
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "requests: %llu in %.1f s (%.0f/s); failed: %llu (%llu connection errors or "
+                  "timeouts)\n",
+                  static_cast<unsigned long long>(requests_), elapsed_ms / 1000.0,
+                  static_cast<double>(requests_) * 1000.0 / static_cast<double>(elapsed_ms),
+                  static_cast<unsigned long long>(failed_),
+                  static_cast<unsigned long long>(transport_errors_));
+    std::string out = line;
+    for (const auto& [version, c] : by_version_) {
+      std::snprintf(line, sizeof line, "  %s: %llu ok, %llu failed (%llu 4xx, %llu 5xx); answered %s - %s\n",
+                    version.c_str(), static_cast<unsigned long long>(c.ok),
+                    static_cast<unsigned long long>(c.client_errors + c.server_errors),
+                    static_cast<unsigned long long>(c.client_errors),
+                    static_cast<unsigned long long>(c.server_errors),
+                    clock_time(c.first_ms).c_str(), clock_time(c.last_ms).c_str());
+      out += line;
+    }
+    if (first_failure_ms_ != 0) {
+      std::snprintf(line, sizeof line, "first failed request: %s (after %.1f s)\n",
+                    clock_time(first_failure_ms_).c_str(),
+                    (first_failure_ms_ - started_ms) / 1000.0);
+      out += line;
+    }
+    if (!last_transport_error_.empty()) {
+      out += "last connection error: " + last_transport_error_ + "\n";
+    }
+    return out;
+  }
+
   std::string json(int64_t started_ms, bool finished) {
     std::lock_guard lock(mu_);
     std::string out = "{\"requests\":" + std::to_string(requests_) +
@@ -164,7 +237,8 @@ class Connection {
     if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12) return fail("bad status line", why);
     status = std::atoi(head.c_str() + 9);
     size_t content_length = 0;
-    bool close_after = false;
+    // HTTP/1.0 closes after each answer unless it says keep-alive.
+    bool close_after = head.rfind("HTTP/1.0", 0) == 0;
     version.clear();
     size_t line = head.find("\r\n");
     while (line != std::string::npos) {
@@ -180,6 +254,9 @@ class Connection {
         if (name == "content-length") content_length = std::strtoul(value.c_str(), nullptr, 10);
         if (name == "x-sluice-version") version = value;
         if (name == "connection" && value.find("close") != std::string::npos) close_after = true;
+        if (name == "connection" && value.find("keep-alive") != std::string::npos) {
+          close_after = false;
+        }
       }
       line = next;
     }
@@ -260,14 +337,26 @@ void write_stats(const std::string& path, const std::string& json) {
 
 int run(int argc, char** argv) {
   block_termination_signals();
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   Flags flags(argc, argv,
               {"target", "rps", "connections", "path", "duration-s", "max-requests", "timeout-ms",
-               "stats-file", "stats-interval-ms"},
+               "stats-file", "stats-interval-ms", "output"},
               {});
   Options o;
+  const std::string output = flags.get("output", nullptr, "text");
+  if (output != "text" && output != "json") die("--output must be text or json, not " + output);
+  o.json_output = output == "json";
   const std::string target = flags.get("target", nullptr, "");
   const size_t colon = target.rfind(':');
-  if (target.empty() || colon == std::string::npos) die("--target HOST:PORT is required");
+  if (target.empty() || colon == std::string::npos) {
+    die("--target HOST:PORT is required (orders-load --help lists the flags)");
+  }
   o.host = target.substr(0, colon);
   if (o.host.size() > 2 && o.host.front() == '[') o.host = o.host.substr(1, o.host.size() - 2);
   o.port = target.substr(colon + 1);
@@ -339,7 +428,11 @@ int run(int argc, char** argv) {
   ::freeaddrinfo(resolved);
   const std::string summary = tally.json(started_ms, true);
   write_stats(o.stats_file, summary);
-  std::printf("%s\n", summary.c_str());
+  if (o.json_output) {
+    std::printf("%s\n", summary.c_str());
+  } else {
+    std::fputs(tally.summary(started_ms).c_str(), stdout);
+  }
   return 0;
 }
 
