@@ -80,9 +80,12 @@ json run_to_state_json(const an::AnalysisRunStatus& run) {
                        {"error", m.error},
                        {"consecutiveError", m.consecutive_error},
                        {"message", m.message},
+                       {"successCondition", m.success_condition},
+                       {"failureCondition", m.failure_condition},
                        {"measurements", measurements}});
   }
   return {{"name", run.name},
+          {"revision", run.revision},
           {"phase", an::phase_name(run.phase)},
           {"message", run.message},
           {"metrics", metrics},
@@ -93,6 +96,8 @@ json run_to_state_json(const an::AnalysisRunStatus& run) {
 an::AnalysisRunStatus run_from_state_json(const json& j) {
   an::AnalysisRunStatus run;
   run.name = j.at("name").get<std::string>();
+  // Added later than the rest: a journal written before it has none.
+  run.revision = j.value("revision", int64_t{0});
   run.phase = analysis_phase_of(j.at("phase").get<std::string>());
   run.message = j.at("message").get<std::string>();
   run.started_at = from_unix_ms(j.at("startedAt").get<int64_t>());
@@ -110,6 +115,8 @@ an::AnalysisRunStatus run_from_state_json(const json& j) {
     m.error = mj.at("error").get<int>();
     m.consecutive_error = mj.at("consecutiveError").get<int>();
     m.message = mj.at("message").get<std::string>();
+    m.success_condition = mj.value("successCondition", std::string());
+    m.failure_condition = mj.value("failureCondition", std::string());
     for (const auto& xj : mj.at("measurements")) {
       an::Measurement x;
       x.phase = analysis_phase_of(xj.at("phase").get<std::string>());

@@ -65,10 +65,14 @@ json run_json(const an::AnalysisRunStatus& run) {
     }
     metrics.push_back({{"name", m.name},
                        {"phase", analysis_phase(m.phase)},
+                       {"dryRun", m.dry_run},
                        {"message", m.message},
+                       {"successCondition", m.success_condition},
+                       {"failureCondition", m.failure_condition},
                        {"measurements", measurements}});
   }
   return {{"name", run.name},
+          {"revision", run.revision},
           {"phase", analysis_phase(run.phase)},
           {"message", run.message},
           {"metrics", metrics}};

@@ -68,12 +68,15 @@ void to_json(nlohmann::json& j, const MetricResult& m) {
   j["error"] = m.error;
   j["consecutiveError"] = m.consecutive_error;
   j["message"] = m.message;
+  j["successCondition"] = m.success_condition;
+  j["failureCondition"] = m.failure_condition;
   j["measurements"] = m.measurements;
 }
 
 void to_json(nlohmann::json& j, const AnalysisRunStatus& s) {
   j = nlohmann::json::object();
   j["name"] = s.name;
+  j["revision"] = s.revision;
   j["phase"] = phase_name(s.phase);
   j["message"] = s.message;
   j["metrics"] = s.metrics;

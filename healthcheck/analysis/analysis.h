@@ -47,6 +47,10 @@ struct MetricResult {
   int consecutive_error = 0;
   std::string message;                    // why the metric reached its phase, with the values
   std::vector<Measurement> measurements;  // most recent last; bounded (oldest dropped)
+  // The conditions as judged, args substituted ("" = none): what a reader (the dashboard's
+  // threshold line, evidence) compares the values with.
+  std::string success_condition;
+  std::string failure_condition;
 };
 
 struct AnalysisRunStatus;
@@ -71,6 +75,7 @@ struct AnalysisRunSpec {
 
 struct AnalysisRunStatus {
   std::string name;
+  int64_t revision = 0;  // the update (canary) revision the run judges; 0 when unknown
   AnalysisPhase phase = AnalysisPhase::kPending;
   std::string message;  // for Failed/Error/Inconclusive: the metric, values and limits that decided
   std::vector<MetricResult> metrics;

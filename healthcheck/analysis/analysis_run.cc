@@ -190,6 +190,7 @@ Measurement assess_measurement(const ResolvedMetric& metric, Measurement m) {
 
 AnalysisRunState::AnalysisRunState(const AnalysisRunSpec& spec, TimePoint now) {
   status_.name = spec.name;
+  status_.revision = spec.canary_revision;
   status_.started_at = now;
   status_.phase = AnalysisPhase::kRunning;
   auto fail = [&](const std::string& message) {
@@ -228,6 +229,8 @@ AnalysisRunState::AnalysisRunState(const AnalysisRunSpec& spec, TimePoint now) {
         }
         *slot = std::move(c).value();
       }
+      status_.metrics.back().success_condition = rm.metric.success_condition;
+      status_.metrics.back().failure_condition = rm.metric.failure_condition;
       metrics_.push_back(std::move(rm));
       tracks_.push_back(Track{false, now + raw.initial_delay});
     }

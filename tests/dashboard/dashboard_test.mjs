@@ -1,20 +1,27 @@
 // Dashboard end-to-end test: a real `sluice serve` (real Git repository, real controller, real
-// instances of sluice-testsvc behind the built-in router) and the system Chromium, driven by
-// playwright-core. Never downloads a browser.
+// instances of sluice-testsvc behind the built-in router, real `web` analysis against them) and
+// the system Chromium, driven by playwright-core. Never downloads a browser.
 //
 //   node dashboard_test.mjs <bin dir> <artifact dir>
 //
-// Scenario: a scratch Git repo holds a canary Rollout with steps [setWeight 20, pause {},
-// setWeight 50, pause {}]. Commit v1 and wait until it is Healthy; commit v2, which stops at the
-// first pause. Then in Chromium: the list shows the rollout Paused; its detail shows the four
-// steps with step 1 current and the weight bar at 20%; clicking Promote advances it to step 3
-// with the bar at 50%, live (the page is never reloaded). Another client (the real `sluice abort`
-// CLI) aborts it: the page follows through SSE and shows the abort reason and the bar back at 0%.
-// Saves <artifact dir>/dashboard.png (taken at step 3) and prints its path.
-//
-// Dropped from the scripted fake-server version: the abort *evidence* panel of a failed analysis
-// (an operator abort carries no metric evidence; a failing analysis would need a metric source and
-// its own timing) and the five-rollout list.
+// Scenario: a scratch Git repo holds a canary Rollout and two AnalysisTemplates whose `web`
+// metrics read the instances' environment through the rollout's own front door
+// (sluice-testsvc's GET /env/NAME).
+//  1. v1 is Healthy: the page lists it serving 1 and highlights no step.
+//  2. v2 (steps [setWeight 20, pause {}, setWeight 50, pause {}], background analysis
+//     `availability` that passes) stops at the first pause; the page follows live: step 2 of 4
+//     current, the bar at 20%. Promote advances it to step 4 with the bar at 50%. Another client
+//     (the real `sluice abort` CLI) aborts it: the page shows the reason, the bar at 0%, and the
+//     list still says the rollout serves 1, not the aborted 2.
+//  3. v3 (steps [setWeight 100, analysis `quality`]) serves QUALITY=0.8234567 against
+//     `successCondition: result >= 0.95`: the analysis fails and the controller aborts. The abort
+//     evidence is written for people (metric, condition, rounded values with their times, the
+//     query), the raw JSON is behind a closed toggle; runs are grouped by revision, newest first;
+//     the chart draws the threshold at 0.95; the dry-run metric whose every measurement is an
+//     error draws no dot (no red 0); Failed and Successful badges differ in colour.
+//  4. An invalid commit at the head of the branch: a banner names the file and line.
+// Saves <artifact dir>/dashboard.png (taken at step 4 of v2), dashboard-abort.png (the
+// analysis abort) and dashboard-source-error.png (the banner), and prints their paths.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -54,7 +61,56 @@ function git(dir, ...args) {
   return r.stdout.trim();
 }
 
-function writeRollout(repo, version, marker, servicePort) {
+// The analysis templates read the instances' environment through the rollout's front door
+// (sluice-testsvc answers GET /env/NAME with the value), so they measure whatever revision the
+// router sends them to.
+function writeTemplates(repo, servicePort) {
+  const front = 'http://127.0.0.1:' + servicePort;
+  writeFileSync(join(repo, 'analysis.yaml'), `apiVersion: sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: availability}
+spec:
+  metrics:
+    - name: availability
+      count: 1
+      successCondition: result >= 0.99
+      provider:
+        web: {url: "${front}/env/AVAILABILITY"}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: quality}
+spec:
+  metrics:
+    - name: quality
+      interval: 300ms
+      count: 3
+      failureLimit: 1
+      successCondition: result >= 0.95
+      provider:
+        web: {url: "${front}/env/QUALITY"}
+    - name: latency
+      interval: 200ms
+      count: 3
+      dryRun: true
+      successCondition: result < 500
+      provider:
+        web: {url: "${front}/env/NO_SUCH_VARIABLE"}
+`);
+}
+
+const V2_STEPS = `      analysis:
+        templates: [{templateName: availability}]
+      steps:
+        - setWeight: 20
+        - pause: {}
+        - setWeight: 50
+        - pause: {}`;
+const V3_STEPS = `      steps:
+        - setWeight: 100
+        - analysis: {templates: [{templateName: quality}]}`;
+
+function writeRollout(repo, version, marker, servicePort, steps = V2_STEPS, quality = '1') {
   writeFileSync(join(repo, 'svc.yaml'), `apiVersion: sluice.dev/v1alpha1
 kind: Rollout
 metadata: {name: svc}
@@ -63,7 +119,10 @@ spec:
   template:
     version: "${version}"
     command: ["${join(binDir, 'sluice-testsvc')}", "--port", "$(PORT)"]
-    env: [{name: SLUICE_TEST_MARKER, value: "${marker}"}]
+    env:
+      - {name: SLUICE_TEST_MARKER, value: "${marker}"}
+      - {name: AVAILABILITY, value: "1"}
+      - {name: QUALITY, value: "${quality}"}
     ports: [{name: http, containerPort: 0}]
     readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 0.1}
     terminationGracePeriodSeconds: 2
@@ -73,11 +132,7 @@ spec:
       trafficRouting: {builtin: {}}
       scaleDownDelaySeconds: 1
       abortScaleDownDelaySeconds: 1
-      steps:
-        - setWeight: 20
-        - pause: {}
-        - setWeight: 50
-        - pause: {}
+${steps}
 `);
 }
 
@@ -137,6 +192,7 @@ let context = null;
 let exitCode = 0;
 try {
   const servicePort = await freePort();
+  writeTemplates(repo, servicePort);
   writeRollout(repo, '1', dir, servicePort);
   git(repo, 'init', '-q', '-b', 'main');
   git(repo, 'add', '.');
@@ -151,14 +207,6 @@ try {
   serve.stderr.on('data', (d) => { serveLog += d; });
   await waitRollout(url, 'v1 Healthy', (r) => r.phase === 'Healthy' && r.stable && r.stable.ready === 2);
 
-  writeRollout(repo, '2', dir, servicePort);
-  git(repo, 'commit', '-q', '-am', 'svc v2');
-  const v2 = git(repo, 'rev-parse', 'HEAD');
-  const sync = await api(url, '/sync', 'POST');
-  if (sync.status !== 200) fail('sync: ' + sync.status + ' ' + JSON.stringify(sync.body));
-  await waitRollout(url, 'v2 paused at step 1', (r) => r.phase === 'Paused' && r.currentStepIndex === 1 &&
-                    r.desired.commit === v2 && r.weights.canary === 20 && r.canary && r.canary.ready === 1);
-
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -172,27 +220,53 @@ try {
   page.on('dialog', (d) => d.accept());
   await page.goto(url + '/ui/');
 
+  // 1. Healthy v1: listed as serving 1; its detail highlights no step.
   const row = page.locator('[data-testid="rollout-row-svc"]');
   await row.waitFor();
-  if (!(await row.innerText()).includes('Paused')) fail('svc row does not show Paused: ' + await row.innerText());
+  await row.locator('[data-testid="serving-version"]', { hasText: /^1$/ }).waitFor();
+  if (!(await row.innerText()).includes('Healthy')) fail('svc row does not show Healthy: ' + await row.innerText());
   await row.click();
+  await page.locator('#detail-phase', { hasText: 'Healthy' }).waitFor();
+  await page.locator('#steps li').first().waitFor();
+  if (await page.locator('#steps li.current, #steps li.done, #steps li.stopped').count() !== 0) {
+    fail('a Healthy rollout highlights a step: ' +
+         JSON.stringify(await page.locator('#steps').innerHTML()));
+  }
+  const healthySummary = await page.locator('#step-summary').innerText();
+  if (!healthySummary.includes('no update in progress')) fail('Healthy step summary: ' + healthySummary);
+
+  // 2. v2 stops at its first pause; the open page follows by itself (never reloaded).
+  await page.evaluate(() => { window.sluiceNoReload = true; });
+  writeRollout(repo, '2', dir, servicePort);
+  git(repo, 'commit', '-q', '-am', 'svc v2');
+  const v2 = git(repo, 'rev-parse', 'HEAD');
+  const sync = await api(url, '/sync', 'POST');
+  if (sync.status !== 200) fail('sync: ' + sync.status + ' ' + JSON.stringify(sync.body));
+  await waitRollout(url, 'v2 paused at step 1', (r) => r.phase === 'Paused' && r.currentStepIndex === 1 &&
+                    r.desired.commit === v2 && r.weights.canary === 20 && r.canary && r.canary.ready === 1);
 
   await page.locator('#steps li.current[data-step="1"]').waitFor();
   const steps = await page.locator('#steps li').allInnerTexts();
   if (steps.length !== 4) fail('expected 4 steps, got ' + JSON.stringify(steps));
   if (!steps[0].includes('set weight 20%') || !steps[1].includes('pause (until promoted)') ||
       !steps[2].includes('set weight 50%')) fail('steps: ' + JSON.stringify(steps));
-  if (await page.locator('#steps li.done').count() !== 1) fail('step 0 is not marked done');
+  if (await page.locator('#steps li.done').count() !== 1) fail('step 1 is not marked done');
+  // currentStepIndex 1 (0-based, as in Argo's JSON) is the second step for a person.
+  await page.locator('#step-summary', { hasText: 'step 2 of 4' }).waitFor();
   await page.waitForFunction(() => document.getElementById('weight-bar').dataset.canary === '20');
   const weightText = await page.locator('#weight-text').innerText();
   if (!weightText.includes('stable 80% / canary 20%')) fail('weight text: ' + weightText);
   const canaryReady = await page.locator('[data-testid="canary-ready"]').innerText();
   if (!canaryReady.includes('ready 1 / 1')) fail('canary ready: ' + canaryReady);
+  // While v2 is only partly out, v1 is what serves; the update column names v2 and its share.
+  if ((await row.locator('[data-testid="serving-version"]').innerText()).trim() !== '1') {
+    fail('the list does not show the serving version 1 during the update: ' + await row.innerText());
+  }
+  await row.locator('[data-testid="canary-column"]', { hasText: '2 \u00b7 20%' }).waitFor();
 
-  // From here on the page must follow by itself: a reload would lose this marker.
-  await page.evaluate(() => { window.sluiceNoReload = true; });
   await page.locator('#btn-promote').click();
   await page.locator('#steps li.current[data-step="3"]').waitFor();
+  await page.locator('#step-summary', { hasText: 'step 4 of 4' }).waitFor();
   await page.waitForFunction(() => document.getElementById('weight-bar').dataset.canary === '50');
   await page.locator('#detail-phase', { hasText: 'Paused' }).waitFor();
   const after = await api(url, '/rollouts/svc');
@@ -226,8 +300,112 @@ try {
   if (!reason.trim()) fail('abort reason is empty');
   await page.waitForFunction(() => document.getElementById('weight-bar').dataset.canary === '0');
   if (!(await page.locator('#btn-retry').isEnabled())) fail('Retry is not enabled after the abort');
+  // The list shows what serves (1), not the aborted update (2).
+  await row.locator('.phase', { hasText: 'aborted' }).waitFor();
+  const servingAfterAbort = (await row.locator('[data-testid="serving-version"]').innerText()).trim();
+  if (servingAfterAbort !== '1') fail('after the abort the list shows version ' + servingAfterAbort + ', not 1');
+  if (await page.locator('#steps li.current').count() !== 0) fail('an aborted rollout marks a current step');
+
+  // 3. v3 is measured by a real analysis and fails it: QUALITY 0.8234567 < 0.95.
+  writeRollout(repo, '3', dir, servicePort, V3_STEPS, '0.8234567');
+  git(repo, 'commit', '-q', '-am', 'svc v3 (bad quality)');
+  const v3 = git(repo, 'rev-parse', 'HEAD');
+  const sync3 = await api(url, '/sync', 'POST');
+  if (sync3.status !== 200) fail('sync v3: ' + sync3.status + ' ' + JSON.stringify(sync3.body));
+  const aborted3 = await waitRollout(url, 'v3 aborted by its analysis', (r) => r.aborted &&
+    r.desired.commit === v3 && (r.analysisRuns || []).some((run) => run.phase === 'Failed'));
+  const failedRun = aborted3.analysisRuns.find((run) => run.phase === 'Failed');
+
+  await page.locator('[data-testid="evidence-metric-quality"]').waitFor();
+  const evidence = await page.locator('#abort-evidence').innerText();
+  const quality = await page.locator('[data-testid="evidence-metric-quality"]').innerText();
+  for (const want of ['quality', 'Failed', 'pass when result >= 0.95', '0.823', '/env/QUALITY']) {
+    if (!quality.includes(want)) fail('the quality evidence lacks "' + want + '": ' + quality);
+  }
+  if (quality.includes('0.8234567')) fail('the evidence shows unrounded values: ' + quality);
+  const times = quality.match(/\b\d\d:\d\d:\d\d\b/g) || [];
+  if (times.length < 2) fail('the evidence does not show each measurement with its time: ' + quality);
+  if (!evidence.includes(failedRun.name)) fail('the evidence does not name the run ' + failedRun.name + ': ' + evidence);
+  if (evidence.includes('"analysisRun"') || evidence.includes('{"')) fail('the evidence is a JSON dump: ' + evidence);
+  // The raw JSON is still there, behind a closed toggle.
+  if (!(await page.locator('#abort-raw').isVisible())) fail('the raw evidence toggle is missing');
+  if (await page.locator('#abort-raw').evaluate((d) => d.open)) fail('the raw evidence is open by default');
+  if (await page.locator('#abort-raw-json').isVisible()) fail('the raw evidence JSON shows without the toggle');
+  const raw = JSON.parse(await page.locator('#abort-raw-json').textContent());
+  if (!raw.analysisRun || raw.analysisRun.name !== failedRun.name) fail('raw evidence: ' + JSON.stringify(raw));
+
+  // Analysis runs grouped by revision, newest first: v3's run, then v2's background run.
+  const groups = await page.locator('#analysis .run-group').evaluateAll(
+    (nodes) => nodes.map((n) => n.dataset.revision));
+  if (JSON.stringify(groups) !== JSON.stringify([String(aborted3.desired.revision), String(after.body.desired.revision)])) {
+    fail('analysis groups (newest revision first) are ' + JSON.stringify(groups));
+  }
+  const newest = page.locator('#analysis .run-group').first();
+  // The chart draws the success threshold from the condition, and rounds what it prints.
+  const threshold = newest.locator('[data-metric="quality"] line.threshold.success');
+  if (await threshold.count() !== 1) fail('the quality chart draws no threshold line');
+  if ((await threshold.getAttribute('data-value')) !== '0.95') fail('threshold at ' + await threshold.getAttribute('data-value'));
+  const chartText = await newest.locator('[data-metric="quality"]').innerText();
+  if (!chartText.includes('latest 0.823')) fail('the quality chart text: ' + chartText);
+  const qualityDots = await newest.locator('[data-metric="quality"] circle.dot.bad').count();
+  if (qualityDots < 2) fail('the quality chart draws ' + qualityDots + ' failed measurements, expected 2 or more');
+  // The threshold lies above the failed values: the y-scale holds both.
+  const geometry = await newest.locator('[data-metric="quality"] svg').evaluate((svg) => ({
+    line: Number(svg.querySelector('line.threshold').getAttribute('y1')),
+    dots: [...svg.querySelectorAll('circle.dot')].map((c) => Number(c.getAttribute('cy'))),
+    height: Number(svg.getAttribute('height')),
+  }));
+  if (!(geometry.line > 0 && geometry.dots.every((y) => y > geometry.line && y < geometry.height))) {
+    fail('threshold and values are not drawn on one scale: ' + JSON.stringify(geometry));
+  }
+  // The dry-run metric's measurements are all errors (no such variable): no data, never a red 0.
+  const latency = aborted3.analysisRuns.find((run) => run.name === failedRun.name).metrics.find((m) => m.name === 'latency');
+  if (!latency || !latency.measurements.length || latency.measurements.some((m) => m.value !== null)) {
+    fail('expected only no-data measurements of latency: ' + JSON.stringify(latency));
+  }
+  const latencyChart = newest.locator('[data-metric="latency"]');
+  if (await latencyChart.locator('circle.nodata').count() !== latency.measurements.length) {
+    fail('the latency chart does not mark each no-data measurement');
+  }
+  if (await latencyChart.locator('circle.dot').count() !== 0) fail('a no-data measurement is drawn as a value');
+  if (latency.dryRun !== true || !(await latencyChart.innerText()).includes('dry run')) {
+    fail('the dry-run metric is not marked as one: ' + await latencyChart.innerText());
+  }
+  await row.locator('[data-testid="canary-column"]', { hasText: /^3 \(aborted\)$/ }).waitFor();
+  // Failed and Successful badges differ in colour.
+  const colour = (loc) => loc.first().evaluate((n) => getComputedStyle(n).backgroundColor);
+  const failedColour = await colour(newest.locator('.run .phase.Failed'));
+  const okColour = await colour(page.locator('#analysis .run-group').nth(1).locator('.metric .phase.Successful'));
+  if (failedColour === okColour) fail('Failed and Successful badges share the colour ' + okColour);
+  const shotAbort = join(artifactDir, 'dashboard-abort.png');
+  await page.screenshot({ path: shotAbort, fullPage: true });
+
+  // 4. An invalid commit at the head of the branch: a banner with the file and line.
+  writeFileSync(join(repo, 'svc.yaml'), readFileSync(join(repo, 'svc.yaml'), 'utf8')
+    .replace('replicas: 2', 'replicas: 2\n  replicaz: 3'));
+  git(repo, 'commit', '-q', '-am', 'svc: a typo');
+  await api(url, '/sync', 'POST');
+  let source = null;
+  for (let i = 0; i < 100 && !(source && source.error); ++i) {
+    source = (await api(url, '/source')).body;
+    if (!(source && source.error)) await sleep(100);
+  }
+  if (!(source && source.error && source.error.file)) fail('the server did not refuse the typo: ' + JSON.stringify(source));
+  const location = source.error.file + ':' + source.error.line;
+  const banner = page.locator('[data-testid="source-error"]');
+  await banner.waitFor({ state: 'visible' });
+  const bannerText = await banner.innerText();
+  if (!bannerText.includes(location) || !bannerText.includes(source.error.commit.slice(0, 8))) {
+    fail('the source banner does not name ' + location + ' and the commit: ' + bannerText);
+  }
+  const where = await page.locator('[data-testid="source-error-location"]').innerText();
+  if (!where.startsWith(location) || bannerText.split(source.error.file).length !== 2) {
+    fail('the banner should name the place once, as ' + location + ': ' + bannerText);
+  }
   if (!(await page.evaluate(() => window.sluiceNoReload === true))) fail('the page was reloaded');
-  console.log('dashboard test passed; screenshot in ' + shot);
+  const shotSource = join(artifactDir, 'dashboard-source-error.png');
+  await page.screenshot({ path: shotSource });
+  console.log('dashboard test passed; screenshots in ' + [shot, shotAbort, shotSource].join(', '));
 } catch (e) {
   console.error('dashboard test FAILED: ' + (e && e.stack || e));
   if (serveLog) console.error('--- sluice serve output (last 4000 bytes) ---\n' + serveLog.slice(-4000));

@@ -13,11 +13,16 @@ void FakeAnalysisRunner::start_run(const analysis::AnalysisRunSpec& spec) {
   started.push_back(spec.name);
   analysis::AnalysisRunStatus st;
   st.name = spec.name;
+  st.revision = spec.canary_revision;
   st.phase = analysis::AnalysisPhase::kRunning;
   st.started_at = clock_.now();
   analysis::MetricResult metric;
   metric.name = spec.templates.empty() ? "success-rate" : spec.templates[0].metadata.name;
   metric.provider = "builtin";
+  if (!spec.templates.empty() && !spec.templates[0].spec.metrics.empty()) {
+    metric.success_condition = spec.templates[0].spec.metrics[0].success_condition;
+    metric.failure_condition = spec.templates[0].spec.metrics[0].failure_condition;
+  }
   metric.phase = analysis::AnalysisPhase::kRunning;
   st.metrics.push_back(metric);
   runs_[spec.name] = st;

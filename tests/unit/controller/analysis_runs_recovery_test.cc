@@ -39,9 +39,11 @@ TEST_CASE("a finished step analysis stays in the rollout object after a restart"
   Harness h;
   auto strategy = canary_with(
       {manifests::SetWeightStep{50}, analysis_of("success-rate"), manifests::PauseStep{}});
-  h.apply({make_rollout("orders", "1.0.0", 2, strategy)}, {make_template("success-rate")});
+  auto success_rate = make_template("success-rate");
+  success_rate.spec.metrics[0].success_condition = "result >= 0.95";
+  h.apply({make_rollout("orders", "1.0.0", 2, strategy)}, {success_rate});
   h.run_for(Duration(5'000));
-  h.apply({make_rollout("orders", "1.1.0", 2, strategy)}, {make_template("success-rate")});
+  h.apply({make_rollout("orders", "1.1.0", 2, strategy)}, {success_rate});
   h.run_for(Duration(20'000));
   json r = h.rollout("orders");
   REQUIRE(r["phase"] == "Paused");
@@ -49,11 +51,18 @@ TEST_CASE("a finished step analysis stays in the rollout object after a restart"
   REQUIRE(r["analysisRuns"].size() == 1);
   REQUIRE(r["analysisRuns"][0]["phase"] == "Successful");
 
+  const int64_t revision = r["desired"]["revision"];
+  REQUIRE(r["analysisRuns"][0]["revision"] == revision);
+  REQUIRE(r["analysisRuns"][0]["metrics"][0]["successCondition"] == "result >= 0.95");
+
   restart(h);
-  h.apply({make_rollout("orders", "1.1.0", 2, strategy)}, {make_template("success-rate")});
+  h.apply({make_rollout("orders", "1.1.0", 2, strategy)}, {success_rate});
   h.run_for(Duration(2'000));
   r = h.rollout("orders");
   CHECK(r["currentStepIndex"] == 2);
+  // What the dashboard groups and draws by (the revision, the threshold) survives the restart.
+  CHECK(r["analysisRuns"][0]["revision"] == revision);
+  CHECK(r["analysisRuns"][0]["metrics"][0]["successCondition"] == "result >= 0.95");
   REQUIRE(r["analysisRuns"].size() == 1);
   CHECK(r["analysisRuns"][0]["phase"] == "Successful");
   REQUIRE(r["analysisRuns"][0]["metrics"].size() == 1);

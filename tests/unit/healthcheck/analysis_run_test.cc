@@ -364,3 +364,24 @@ TEST_CASE("analysis run: status JSON", "[analysis]") {
   CHECK(is_terminal(AnalysisPhase::kError));
   CHECK_FALSE(is_terminal(AnalysisPhase::kRunning));
 }
+
+TEST_CASE("analysis run: the status names its revision and the conditions as judged",
+          "[analysis]") {
+  // Readers (the dashboard's threshold line, abort evidence) show what the values were compared
+  // with, so the conditions are kept with their args substituted.
+  auto m = metric("m");
+  m.success_condition = "result >= {{args.min}}";
+  m.failure_condition = "result < 0.5";
+  auto spec = spec_with({m});
+  spec.templates[0].spec.args.push_back({"min", std::string("0.95")});
+  AnalysisRunState run(spec, kStart);
+  REQUIRE(run.status().phase == AnalysisPhase::kRunning);
+  CHECK(run.status().revision == 7);
+  REQUIRE(run.status().metrics.size() == 1);
+  CHECK(run.status().metrics[0].success_condition == "result >= 0.95");
+  CHECK(run.status().metrics[0].failure_condition == "result < 0.5");
+  nlohmann::json j = run.status();
+  CHECK(j["revision"] == 7);
+  CHECK(j["metrics"][0]["successCondition"] == "result >= 0.95");
+  CHECK(j["metrics"][0]["failureCondition"] == "result < 0.5");
+}
