@@ -325,7 +325,11 @@ void register_client_commands(CLI::App& app, CommandRegistry& registry) {
                        : v == "retry"  ? "Restart an aborted rollout"
                        : v == "pause"  ? "Hold the rollout"
                        : v == "resume" ? "Release a held rollout"
-                                       : "Roll back to the previous revision (or --to-revision N)";
+                                       : "Go back to the revision before the current one: "
+                                         "during an update (also an aborted one) the stable "
+                                         "revision, which ends the update; when Healthy, the "
+                                         "previous revision that was stable. --to-revision N "
+                                         "picks one. `sluice get NAME` shows the target (Undo:)";
     auto* cmd = app.add_subcommand(v, help);
     cmd->add_option("NAME", o->name, "Rollout name")->required();
     if (v == "promote") cmd->add_flag("--full", o->full, "Skip all remaining steps");
