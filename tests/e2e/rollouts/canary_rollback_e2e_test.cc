@@ -8,6 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -83,6 +86,23 @@ uint64_t answered_by(const json& stats, const std::string& version) {
   const json& v = stats["versions"][version];
   return v.value("ok", uint64_t{0}) + v.value("clientErrors", uint64_t{0}) +
          v.value("serverErrors", uint64_t{0});
+}
+
+// NAME -> VALUE of a process's environment (/proc/PID/environ).
+std::map<std::string, std::string> environment_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::map<std::string, std::string> out;
+  std::string entry;
+  while (std::getline(in, entry, '\0')) {
+    const size_t eq = entry.find('=');
+    if (eq != std::string::npos) out[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 uint64_t server_errors(const json& stats, const std::string& version) {
@@ -223,6 +243,22 @@ TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 t
   INFO(status.out << status.err);
   CHECK(status.exit_code == 0);  // Healthy: the drift is reported, not a failure
   CHECK(status.out.find("OutOfSync") != std::string::npos);
+
+  // Revision 2's instances were spawned as canaries and promoted, keeping their processes: no
+  // role in their env (it would still say canary), and their role file says stable, as the
+  // controller does.
+  int promoted = 0;
+  for (const auto& [id, pid] : env.instance_pids()) {
+    const auto vars = environment_of(pid);
+    INFO(id);
+    CHECK(vars.count("SLUICE_ROLE") == 0);
+    if (vars.count("SLUICE_REVISION") == 0 || vars.at("SLUICE_REVISION") != "2") continue;
+    REQUIRE(vars.count("SLUICE_ROLE_FILE") == 1);
+    CHECK(vars.at("SLUICE_ROLE_FILE").rfind("/", 0) == 0);
+    CHECK(file_text(vars.at("SLUICE_ROLE_FILE")) == "stable\n");
+    ++promoted;
+  }
+  CHECK(promoted == 2);
 }
 
 TEST_CASE("SIGKILL of sluice serve at five points of a canary: it resumes, same pids",
