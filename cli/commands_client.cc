@@ -238,6 +238,14 @@ int run_verb(const std::string& verb, const VerbOptions& o) {
     const json& r = reply->json;
     // The reply is the rollout as the verb was accepted; the controller acts on it right after,
     // so say so rather than present it as the outcome.
+    if (verb == "undo") {
+      const json desired = r.value("desired", json::object());
+      print(fmt::format("{}: undo accepted: going to revision {} ({}); follow with: sluice get {} "
+                        "--watch\n",
+                        o.name, desired.value("revision", int64_t{0}),
+                        desired.value("version", std::string("?")), o.name));
+      return kExitOk;
+    }
     print(fmt::format(
         "{}: {} accepted (was {} at step {}, canary {}%); follow with: sluice get {} --watch\n",
         o.name, verb, r.value("phase", "?"),

@@ -215,6 +215,7 @@ TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 t
   auto undo = env.cli({"undo", "shop"});
   INFO(undo.out << undo.err);
   REQUIRE(undo.exit_code == 0);
+  CHECK(undo.out.find("undo accepted: going to revision 2 (2.0.0)") != std::string::npos);
   r = env.wait_rollout(
       "shop", [](const json& x) { return x.value("phase", "") == "Healthy"; }, 30s);
   INFO(r.dump(2));
