@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "controller/control_facade.h"
+#include "controller/undo_sync.h"
 #include "tests/unit/controller/harness.h"
 
 using namespace sluice;
@@ -196,4 +197,21 @@ TEST_CASE("nothing to undo: a first revision has no undo target", "[controller][
   REQUIRE_FALSE(refused);
   CHECK(refused.status().code() == StatusCode::kFailedPrecondition);
   CHECK(refused.status().message().find("nothing to undo") != std::string::npos);
+}
+
+TEST_CASE("a state record written before undo notes decodes, with no note", "[controller][undo]") {
+  Harness h;
+  revision_3_paused(h);
+  REQUIRE(h.verb("orders", Verb::kUndo));
+  const RolloutState& state = h.controller->states().at("orders");
+  REQUIRE_FALSE(state.undo_note.empty());
+  json record = rollout_state_to_json(state);
+  CHECK(record["undoNote"] == state.undo_note);
+  record.erase("undoNote");
+  auto old = rollout_state_from_json(record);
+  REQUIRE(old.is_ok());
+  CHECK(old->undo_note.empty());
+  // Still OutOfSync, with a reason derived from the revisions alone.
+  CHECK(sync_json(*old)["status"] == "OutOfSync");
+  CHECK(contains(sync_json(*old)["reason"], "Git says 3.0.0 at c0ffee3"));
 }
