@@ -79,6 +79,14 @@ std::string step_text(const json& step) {
 
 }  // namespace
 
+std::string sync_text(const json& r) {
+  const json sync = r.value("sync", json());
+  if (!sync.is_object()) return "";
+  const std::string status = str(sync, "status");
+  const std::string reason = str(sync, "reason");
+  return reason.empty() ? status : fmt::format("{} ({})", status, reason);
+}
+
 bool commit_matches(const std::string& commit, const std::string& expected) {
   if (expected.empty()) return true;
   if (commit.empty()) return false;
@@ -97,6 +105,8 @@ StatusJudgement judge_status(const json& r, const StatusCriteria& criteria) {
   bool at_revision = commit_matches(commit, criteria.revision);
   out.summary = fmt::format("{} is {}{} at {} (commit {})", name, phase,
                             aborted ? " (aborted)" : "", version, commit.substr(0, 8));
+  // What runs differs from Git (after an undo or an abort): said, never judged here.
+  if (const std::string sync = sync_text(r); !sync.empty()) out.summary += "; " + sync;
   if (!at_revision) {
     out.summary += fmt::format("; waiting for commit {}", criteria.revision);
     return out;
@@ -111,8 +121,9 @@ StatusJudgement judge_status(const json& r, const StatusCriteria& criteria) {
 
 std::string render_rollout_table(const json& list, bool color) {
   const json items = list.value("items", json::array());
-  std::string out = fmt::format("{:<24} {:<12} {:<14} {:>5} {:>7} {:<12} {:<9}\n", "NAME", "PHASE",
-                                "STRATEGY", "STEP", "CANARY", "DESIRED", "READY");
+  std::string out =
+      fmt::format("{:<24} {:<12} {:<10} {:<14} {:>5} {:>7} {:<12} {:<9}\n", "NAME", "PHASE", "SYNC",
+                  "STRATEGY", "STEP", "CANARY", "DESIRED", "READY");
   for (const auto& r : items) {
     std::string phase = str(r, "phase");
     const json canary = r.value("canary", json());
@@ -122,8 +133,9 @@ std::string render_rollout_table(const json& list, bool color) {
                                           num(r.value("stable", json()), "replicas"));
     std::string step = r.contains("currentStepIndex") ? str(r, "currentStepIndex") : "-";
     std::string phase_cell = fmt::format("{:<12}", phase + (r.value("aborted", false) ? "!" : ""));
-    out += fmt::format("{:<24} {} {:<14} {:>5} {:>6}% {:<12} {:<9}\n", str(r, "name"),
-                       paint(phase_cell, phase_color(phase), color), str(r, "strategy"), step,
+    out += fmt::format("{:<24} {} {:<10} {:<14} {:>5} {:>6}% {:<12} {:<9}\n", str(r, "name"),
+                       paint(phase_cell, phase_color(phase), color),
+                       str(r.value("sync", json()), "status", "-"), str(r, "strategy"), step,
                        num(r.value("weights", json()), "canary"),
                        str(r.value("desired", json()), "version"), ready);
   }
@@ -136,6 +148,8 @@ std::string render_rollout(const json& r, bool color) {
   out += fmt::format("Name:      {}\n", str(r, "name"));
   out += fmt::format("Phase:     {}{}\n", paint(phase, phase_color(phase), color),
                      r.value("aborted", false) ? " (aborted)" : "");
+  if (const std::string sync = sync_text(r); !sync.empty())
+    out += fmt::format("Sync:      {}\n", sync);
   out += fmt::format("Strategy:  {}\n", str(r, "strategy"));
   if (!str(r, "message").empty()) out += fmt::format("Message:   {}\n", str(r, "message"));
   const json desired = r.value("desired", json::object());
@@ -149,6 +163,11 @@ std::string render_rollout(const json& r, bool color) {
     }
     out += fmt::format("{:<10} revision {} version {} ready {}/{}\n", std::string(which) + ":",
                        str(v, "revision"), str(v, "version"), num(v, "ready"), num(v, "replicas"));
+  }
+  const json undo = r.value("undo", json());
+  if (undo.is_object()) {
+    out += fmt::format("Undo:      to revision {} ({})\n", str(undo, "toRevision"),
+                       str(undo, "version"));
   }
   const json w = r.value("weights", json::object());
   int canary = std::clamp(num(w, "canary"), 0, 100);

@@ -31,6 +31,10 @@ StatusJudgement judge_status(const nlohmann::json& rollout, const StatusCriteria
 // True when `commit` starts with `expected` (or they are equal); empty expected matches all.
 bool commit_matches(const std::string& commit, const std::string& expected);
 
+// The rollout object's `sync` in one phrase: "Synced", or "OutOfSync (<reason>)"; "" when the
+// server sends no `sync` (an older server).
+std::string sync_text(const nlohmann::json& rollout);
+
 std::string render_rollout_table(const nlohmann::json& list, bool color);
 // One rollout: phase, message, versions with ready counts, weights bar, steps with the current
 // one marked, latest analysis values.

@@ -238,6 +238,14 @@ int run_verb(const std::string& verb, const VerbOptions& o) {
     const json& r = reply->json;
     // The reply is the rollout as the verb was accepted; the controller acts on it right after,
     // so say so rather than present it as the outcome.
+    if (verb == "undo") {
+      const json desired = r.value("desired", json::object());
+      print(fmt::format("{}: undo accepted: going to revision {} ({}); follow with: sluice get {} "
+                        "--watch\n",
+                        o.name, desired.value("revision", int64_t{0}),
+                        desired.value("version", std::string("?")), o.name));
+      return kExitOk;
+    }
     print(fmt::format(
         "{}: {} accepted (was {} at step {}, canary {}%); follow with: sluice get {} --watch\n",
         o.name, verb, r.value("phase", "?"),
@@ -325,7 +333,11 @@ void register_client_commands(CLI::App& app, CommandRegistry& registry) {
                        : v == "retry"  ? "Restart an aborted rollout"
                        : v == "pause"  ? "Hold the rollout"
                        : v == "resume" ? "Release a held rollout"
-                                       : "Roll back to the previous revision (or --to-revision N)";
+                                       : "Go back to the revision before the current one: "
+                                         "during an update (also an aborted one) the stable "
+                                         "revision, which ends the update; when Healthy, the "
+                                         "previous revision that was stable. --to-revision N "
+                                         "picks one. `sluice get NAME` shows the target (Undo:)";
     auto* cmd = app.add_subcommand(v, help);
     cmd->add_option("NAME", o->name, "Rollout name")->required();
     if (v == "promote") cmd->add_flag("--full", o->full, "Skip all remaining steps");

@@ -40,6 +40,12 @@ int run_sync(const SyncOptions& o) {
   } else {
     const std::string commit = source.value("commit", std::string());
     std::printf("applied commit %s\n", commit.substr(0, 12).c_str());
+    // Applied is not running: each rollout says whether what runs is what Git says.
+    if (source.contains("rollouts") && source["rollouts"].is_object()) {
+      for (const auto& [name, sync] : source["rollouts"].items()) {
+        std::printf("  %s: %s\n", name.c_str(), sync_text({{"sync", sync}}).c_str());
+      }
+    }
     if (invalid) {
       const auto& e = source["error"];
       std::printf("head %s is invalid and was not applied: %s:%s: %s\n",

@@ -1,5 +1,7 @@
 #include "controller/control_facade.h"
 
+#include "controller/undo_sync.h"
+
 #include <fmt/format.h>
 
 namespace sluice::controller {
@@ -145,7 +147,20 @@ void ControllerFacade::sync(std::function<void(Result<json>)> done) {
     done(unavailable("no source is configured"));
     return;
   }
-  sync(std::move(done));
+  // "Applied" is not "running": the answer says per rollout whether what runs is what Git says
+  // (after an undo or an abort it is not). Read on the controller thread, after the apply.
+  sync([this, done = std::move(done)](Result<json> result) mutable {
+    if (!result.is_ok()) {
+      done(std::move(result));
+      return;
+    }
+    scheduler_.post([this, answer = std::move(result).value(), done = std::move(done)]() mutable {
+      json rollouts = json::object();
+      for (const auto& [name, state] : controller_.states()) rollouts[name] = sync_json(state);
+      answer["rollouts"] = std::move(rollouts);
+      done(std::move(answer));
+    });
+  });
 }
 
 void ControllerFacade::request_refresh(const std::string& reason) {
@@ -206,6 +221,16 @@ std::string ControllerFacade::metrics_text() const {
     for (const char* p : {"Healthy", "Progressing", "Paused", "Degraded"}) {
       out += fmt::format("sluice_rollout_phase{{rollout=\"{}\",phase=\"{}\"}} {}\n", label(name), p,
                          phase == p ? 1 : 0);
+    }
+  }
+  out += "# HELP sluice_rollout_sync_status Whether what runs is what Git says (1 for the current "
+         "status).\n";
+  out += "# TYPE sluice_rollout_sync_status gauge\n";
+  for (const auto& [name, r] : model->rollouts) {
+    const std::string sync = r->contains("sync") ? r->at("sync").value("status", "") : "";
+    for (const char* st : {"Synced", "OutOfSync"}) {
+      out += fmt::format("sluice_rollout_sync_status{{rollout=\"{}\",status=\"{}\"}} {}\n",
+                         label(name), st, sync == st ? 1 : 0);
     }
   }
   out += "# HELP sluice_rollout_info The desired version and revision of each rollout.\n";

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "controller/undo_sync.h"
 #include "strategies/verbs.h"
 
 namespace sluice::controller {
@@ -249,6 +250,7 @@ void Controller::apply_desired(const DesiredState& desired) {
     if (template_changed) {
       state.git_template = spec.template_;
       state.commit = desired.commit;
+      state.undo_note.clear();  // Git has spoken again: what it says now is the reference
       const RevisionRecord* stable = state.revision(state.status.stable_revision);
       if (stable && stable->spec.template_ == spec.template_) {
         if (state.status.in_progress()) {
@@ -424,13 +426,12 @@ Result<json> Controller::command(const VerbRequest& request) {
                         *request.revision, state.name, state.spec.revision_history_limit));
       }
     } else {
-      for (auto r = state.revisions.rbegin(); r != state.revisions.rend(); ++r) {
-        if (r->number != state.status.stable_revision && r->result == "Completed") {
-          target = &*r;
-          break;
-        }
+      target = undo_target(state);
+      if (!target) {
+        return failed_precondition(fmt::format(
+            "nothing to undo: no revision of {} before revision {} served as stable", state.name,
+            state.status.update_revision));
       }
-      if (!target) return failed_precondition("no previous stable revision to roll back to");
     }
     if (target->number == state.status.stable_revision && !state.status.in_progress()) {
       return failed_precondition(fmt::format("revision {} is already stable", target->number));
@@ -439,13 +440,24 @@ Result<json> Controller::command(const VerbRequest& request) {
     spec.template_ = target->spec.template_;
     const int64_t target_number = target->number;
     const std::string target_commit = target->commit;
+    state.undo_note = fmt::format("undo to revision {} ({}) by {}", target_number,
+                                  target->spec.template_.version, actor);
     if (target_number == state.status.stable_revision) {
+      // Back to stable: the update ends (an aborted one is cleared) and no revision is created.
       const Phase from = state.status.phase;
+      const int64_t cancelled = state.status.update_revision;
+      for (auto& r : state.revisions) {
+        if (r.number == cancelled && r.result.empty()) {
+          r.result = state.status.aborted ? "Aborted" : "Superseded";
+          r.reason = state.status.aborted ? state.status.message : state.undo_note;
+        }
+      }
       strategies::begin_update(state.status, target_number, false, deps_.clock.now());
       strategies::Transition t;
       t.reason = "UpdateCancelled";
       t.revision = target_number;
-      t.message = fmt::format("{} rolled back to stable revision {}", actor, target_number);
+      t.message = fmt::format("{} ended revision {}: back to stable revision {}", actor,
+                              cancelled, target_number);
       record(state, t, actor, from, json::object());
     } else {
       new_revision(state, spec, target_commit, actor,

@@ -76,6 +76,10 @@ struct RolloutState {
   // object after a restart, and handed back to the runner (AnalysisRunSpec::resume) so a
   // restarted run goes on from its measurements instead of from zero.
   std::vector<analysis::AnalysisRunStatus> analysis_runs;
+  // Why what runs is not Git's template after an undo ("undo to revision 2 (2.0.0) by alice"):
+  // the rollout object's sync.reason (controller/undo_sync.h). Set by each undo, cleared by a
+  // commit that changes the template. Persisted ("undoNote"; absent in older records).
+  std::string undo_note;
   bool operator==(const RolloutState& o) const;
   const RevisionRecord* revision(int64_t n) const;
 };

@@ -161,7 +161,8 @@ json rollout_state_to_json(const RolloutState& s) {
           {"nextRevision", s.next_revision},
           {"revisions", revisions},
           {"status", strategies::status_to_json(s.status)},
-          {"analysisRuns", runs}};
+          {"analysisRuns", runs},
+          {"undoNote", s.undo_note}};
 }
 
 Result<RolloutState> rollout_state_from_json(const json& j) {
@@ -193,6 +194,7 @@ Result<RolloutState> rollout_state_from_json(const json& j) {
     // Records written before analysis runs were persisted have none.
     for (const auto& run : j.value("analysisRuns", json::array()))
       s.analysis_runs.push_back(run_from_state_json(run));
+    s.undo_note = j.value("undoNote", std::string());  // absent before undo notes
     return s;
   } catch (const json::exception& e) {
     return data_loss(fmt::format("rollout state record is malformed: {}", e.what()));

@@ -6,6 +6,7 @@
 
 #include "controller/controller.h"
 #include "controller/spec_json.h"
+#include "controller/undo_sync.h"
 #include "runtime/scale_down_order.h"
 #include "strategies/verbs.h"
 
@@ -719,6 +720,8 @@ json Controller::build_rollout_json(const RolloutState& state) const {
           {"steps", manifest_steps_json(desired ? desired->spec.strategy : state.spec.strategy)},
           {"paused", s.operator_paused || state.spec.paused},
           {"orphaned", orphaned_.count(state.name) > 0},
+          {"sync", sync_json(state)},
+          {"undo", undo_json(state)},
           {"analysisRuns", runs}};
 }
 

@@ -100,7 +100,9 @@ Status Supervisor::build_environment(Instance& inst, std::vector<std::string>& a
   provided["SLUICE_REVISION"] = std::to_string(spec.revision);
   provided["SLUICE_VERSION"] = spec.pod.version;
   provided["SLUICE_INSTANCE"] = inst.rec.id;
-  provided["SLUICE_ROLE"] = role_name(inst.rec.role);
+  // The role lives in a file only: an environment is fixed at spawn, and a canary promoted to
+  // stable keeps its process, so a role in env would go on saying "canary" (as Kubernetes'
+  // downward API: env is set at creation, a volume file follows the labels).
   provided["SLUICE_ROLE_FILE"] = store_.role_path(inst.rec.id);
 
   std::map<std::string, std::string> vars;

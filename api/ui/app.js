@@ -572,6 +572,9 @@ async function renderDetail() {
   $('btn-pause').disabled = r.phase !== 'Progressing';
   $('btn-resume').disabled = r.phase !== 'Paused';
   $('btn-retry').disabled = !r.aborted;
+  // The Undo button says where undo goes before it is pressed (the rollout object's `undo`).
+  $('btn-undo').disabled = !r.undo;
+  $('btn-undo').textContent = r.undo ? `Undo → rev ${r.undo.toRevision} (${r.undo.version})` : 'Undo';
 }
 
 async function refresh() {

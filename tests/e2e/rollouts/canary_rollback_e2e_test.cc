@@ -8,6 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -83,6 +86,23 @@ uint64_t answered_by(const json& stats, const std::string& version) {
   const json& v = stats["versions"][version];
   return v.value("ok", uint64_t{0}) + v.value("clientErrors", uint64_t{0}) +
          v.value("serverErrors", uint64_t{0});
+}
+
+// NAME -> VALUE of a process's environment (/proc/PID/environ).
+std::map<std::string, std::string> environment_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::map<std::string, std::string> out;
+  std::string entry;
+  while (std::getline(in, entry, '\0')) {
+    const size_t eq = entry.find('=');
+    if (eq != std::string::npos) out[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 uint64_t server_errors(const json& stats, const std::string& version) {
@@ -179,6 +199,67 @@ TEST_CASE("a bad canary is rolled back automatically, status --wait gives CI 0 t
   CHECK(first_failure > 0);
   CHECK(rollback_ms >= 0);
   CHECK(rollback_ms <= 3000);
+
+  // Drift: Git says 3.0.0, 2.0.0 serves. The rollout object, `get` and `sync` say OutOfSync.
+  CHECK(r["sync"].value("status", "") == "OutOfSync");
+  CHECK(r["sync"].value("gitRevision", "") == sha3);
+  CHECK(r["sync"].value("runningRevision", "") == sha2);
+  CHECK(r["undo"] == json({{"toRevision", 2}, {"version", "2.0.0"}}));
+  auto shown = env.cli({"get", "shop"});
+  INFO(shown.out << shown.err);
+  CHECK(shown.out.find("Sync:      OutOfSync (revision 3 (3.0.0) aborted") != std::string::npos);
+  CHECK(shown.out.find("Undo:      to revision 2 (2.0.0)") != std::string::npos);
+
+  // Undo after the abort stays on 2.0.0 (the revision before the current one) and ends the
+  // aborted update; it never goes further back to 1.0.0. What runs still differs from Git.
+  auto undo = env.cli({"undo", "shop"});
+  INFO(undo.out << undo.err);
+  REQUIRE(undo.exit_code == 0);
+  CHECK(undo.out.find("undo accepted: going to revision 2 (2.0.0)") != std::string::npos);
+  r = env.wait_rollout(
+      "shop", [](const json& x) { return x.value("phase", "") == "Healthy"; }, 30s);
+  INFO(r.dump(2));
+  CHECK(r.value("aborted", true) == false);
+  CHECK(r["desired"].value("revision", 0) == 2);
+  CHECK(r["stable"].value("version", "") == "2.0.0");
+  CHECK(r["sync"].value("status", "") == "OutOfSync");
+  CHECK(r["sync"].value("gitVersion", "") == "3.0.0");
+  CHECK(r["sync"].value("runningVersion", "") == "2.0.0");
+  CHECK(r["sync"].value("reason", "").find("undo to revision 2 (2.0.0) by") != std::string::npos);
+  CHECK(r["undo"] == json({{"toRevision", 1}, {"version", "1.0.0"}}));
+  shown = env.cli({"get", "shop"});
+  INFO(shown.out << shown.err);
+  CHECK(shown.out.find("Sync:      OutOfSync (undo to revision 2 (2.0.0) by") != std::string::npos);
+  CHECK(shown.out.find("Git says 3.0.0 at " + sha3.substr(0, 7)) != std::string::npos);
+  auto table = env.cli({"get"});
+  INFO(table.out);
+  CHECK(table.out.find("SYNC") != std::string::npos);
+  CHECK(table.out.find("OutOfSync") != std::string::npos);
+  // `sync` applies Git's head, which leaves this service alone: applied, and still OutOfSync.
+  auto synced = env.cli({"sync", "-o", "json"});
+  INFO(synced.out << synced.err);
+  REQUIRE(synced.exit_code == 0);
+  CHECK(json::parse(synced.out)["rollouts"]["shop"].value("status", "") == "OutOfSync");
+  auto status = env.cli({"status", "shop"});
+  INFO(status.out << status.err);
+  CHECK(status.exit_code == 0);  // Healthy: the drift is reported, not a failure
+  CHECK(status.out.find("OutOfSync") != std::string::npos);
+
+  // Revision 2's instances were spawned as canaries and promoted, keeping their processes: no
+  // role in their env (it would still say canary), and their role file says stable, as the
+  // controller does.
+  int promoted = 0;
+  for (const auto& [id, pid] : env.instance_pids()) {
+    const auto vars = environment_of(pid);
+    INFO(id);
+    CHECK(vars.count("SLUICE_ROLE") == 0);
+    if (vars.count("SLUICE_REVISION") == 0 || vars.at("SLUICE_REVISION") != "2") continue;
+    REQUIRE(vars.count("SLUICE_ROLE_FILE") == 1);
+    CHECK(vars.at("SLUICE_ROLE_FILE").rfind("/", 0) == 0);
+    CHECK(file_text(vars.at("SLUICE_ROLE_FILE")) == "stable\n");
+    ++promoted;
+  }
+  CHECK(promoted == 2);
 }
 
 TEST_CASE("SIGKILL of sluice serve at five points of a canary: it resumes, same pids",

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/integration/runtime/runtime_fixture.h"
+#include "tests/support/paths/paths.h"
 
 using namespace sluice;
 using namespace sluice::runtime;
@@ -56,7 +57,10 @@ TEST_CASE("an instance becomes ready when its readiness probe passes - with its 
   CHECK(http_call(port, "/env/SLUICE_REVISION").body == "1");
   CHECK(http_call(port, "/env/SLUICE_VERSION").body == "1.2.3");
   CHECK(http_call(port, "/env/SLUICE_INSTANCE").body == inst.id);
-  CHECK(http_call(port, "/env/SLUICE_ROLE").body == "canary");
+  // The role is in the file only (an env cannot follow a promotion), and the file path is
+  // absolute.
+  CHECK(http_call(port, "/env/SLUICE_ROLE").status == 404);
+  CHECK(http_call(port, "/env/SLUICE_ROLE_FILE").body.rfind("/", 0) == 0);
   CHECK(http_call(port, "/info").body.find("\"role\":\"canary\"") != std::string::npos);
 
   f.rt->set_role("svc", 1, InstanceRole::kStable);
@@ -66,6 +70,37 @@ TEST_CASE("an instance becomes ready when its readiness probe passes - with its 
       },
       3s));
   CHECK(f.only()->pid == inst.pid);  // a role change never restarts
+  CHECK(http_call(port, "/env/SLUICE_ROLE").status == 404);  // nothing says "canary" any more
+}
+
+TEST_CASE("orders-api spawned as a canary reports role stable in /metrics once promoted") {
+  RuntimeFixture f;
+  RevisionSpec spec = f.spec({});
+  spec.pod.command = {sluice::test::bin_dir() + "/orders-api", "--port", "$(PORT)", "--version",
+                      "2.0.0"};
+  spec.pod.readiness_probe = http_probe("/healthz");
+  f.rt->scale(spec, 1);
+  REQUIRE(f.wait_for(
+      [&] {
+        auto i = f.only();
+        return i && i->ready;
+      },
+      10s));
+  const int port = f.only()->ports.at("http");
+  const std::string canary = "role=\"canary\"", stable = "role=\"stable\"";
+  std::string metrics = http_call(port, "/metrics").body;
+  INFO(metrics);
+  CHECK(metrics.find(canary) != std::string::npos);
+  CHECK(metrics.find("role=\"unknown\"") == std::string::npos);
+
+  f.rt->set_role("svc", 1, InstanceRole::kStable);
+  REQUIRE(f.wait_for(
+      [&] {
+        metrics = http_call(port, "/metrics").body;
+        return metrics.find(stable) != std::string::npos;
+      },
+      3s));
+  CHECK(metrics.find(canary) == std::string::npos);
 }
 
 TEST_CASE("a crashing instance restarts with exponential back-off - counted") {

@@ -85,3 +85,35 @@ TEST_CASE("server URLs", "[cli][client]") {
   CHECK_FALSE(parse_server_url("https://example").is_ok());
   CHECK_FALSE(parse_server_url("http://").is_ok());
 }
+
+TEST_CASE("get and status show the sync status and where undo goes", "[cli][client]") {
+  json r = {{"name", "orders-api"},
+            {"phase", "Healthy"},
+            {"aborted", false},
+            {"strategy", "canary"},
+            {"desired", {{"revision", 2}, {"version", "2.0.0"}, {"commit", "abc1234def"}}},
+            {"stable", {{"revision", 2}, {"version", "2.0.0"}, {"replicas", 2}, {"ready", 2}}},
+            {"canary", nullptr},
+            {"weights", {{"stable", 100}, {"canary", 0}}},
+            {"sync",
+             {{"status", "OutOfSync"},
+              {"reason", "undo to revision 2 (2.0.0) by alice; Git says 3.0.0 at 0123456"}}},
+            {"undo", {{"toRevision", 1}, {"version", "1.0.0"}}}};
+  const std::string text = render_rollout(r, false);
+  CHECK(text.find("\nSync:      OutOfSync (undo to revision 2 (2.0.0) by alice; Git says 3.0.0 "
+                  "at 0123456)\n") != std::string::npos);
+  CHECK(text.find("\nUndo:      to revision 1 (1.0.0)\n") != std::string::npos);
+  const std::string table = render_rollout_table({{"items", json::array({r})}}, false);
+  CHECK(table.find(" SYNC ") != std::string::npos);
+  CHECK(table.find(" OutOfSync ") != std::string::npos);
+  StatusJudgement j = judge_status(r, StatusCriteria{});
+  CHECK(j.verdict == Verdict::kSucceeded);  // drift is reported, not judged
+  CHECK(j.summary.find("OutOfSync (undo to revision 2") != std::string::npos);
+
+  r["sync"] = {{"status", "Synced"}, {"reason", ""}};
+  r["undo"] = nullptr;
+  CHECK(render_rollout(r, false).find("\nSync:      Synced\n") != std::string::npos);
+  CHECK(render_rollout(r, false).find("Undo:") == std::string::npos);
+  r.erase("sync");  // an older server: no line, no failure
+  CHECK(render_rollout(r, false).find("Sync:") == std::string::npos);
+}
