@@ -490,6 +490,15 @@ Result<json> Controller::command(const VerbRequest& request) {
     if (!out) return out.status();
     const Phase from = state.status.phase;
     state.status = out->status;
+    if (request.verb == Verb::kAbort && state.status.aborted) {
+      // As for an abort the reconcile decides: history names the aborted revision and why.
+      for (auto& r : state.revisions) {
+        if (r.number == state.status.update_revision && r.result.empty()) {
+          r.result = "Aborted";
+          r.reason = out->transition.message;
+        }
+      }
+    }
     record(state, out->transition, actor, from, json::object());
   }
   const bool durable = make_durable();

@@ -205,6 +205,22 @@ void check_template(DocChecker& c, const PodTemplate& t) {
     c.error(base + ".workingDir", "must not climb out of the repository checkout with ..");
   }
   check_expansion_sizes(c, t);
+  // The role is live in a file, never in env (an env is fixed at spawn; a canary that is
+  // promoted keeps its process): a $(SLUICE_ROLE) reference would stay unexpanded.
+  const std::string role_ref = "$(SLUICE_ROLE)";
+  const std::string role_hint =
+      "refers to $(SLUICE_ROLE), which Sluice does not set: the role changes while an instance "
+      "runs, so it is in the file named by $(SLUICE_ROLE_FILE)";
+  for (size_t i = 0; i < t.env.size(); ++i) {
+    if (t.env[i].value.find(role_ref) != std::string::npos) {
+      c.error(fmt::format("{}.env[{}].value", base, i), role_hint);
+    }
+  }
+  for (size_t i = 0; i < t.command.size(); ++i) {
+    if (t.command[i].find(role_ref) != std::string::npos) {
+      c.error(fmt::format("{}.command[{}]", base, i), role_hint);
+    }
+  }
   std::set<std::string> env_names;
   for (size_t i = 0; i < t.env.size(); ++i) {
     const std::string path = fmt::format("{}.env[{}].name", base, i);

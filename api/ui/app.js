@@ -560,7 +560,8 @@ async function renderDetail() {
   renderUndo(r);
   const tbody = $('history').querySelector('tbody');
   tbody.replaceChildren();
-  for (const h of ((history && history.items) || []).slice().reverse()) {
+  // Newest first, as the API lists them (and as `kubectl argo rollouts get` does).
+  for (const h of ((history && history.items) || [])) {
     tbody.append(el('tr', {}, el('td', {}, h.revision), el('td', {}, h.version || ''),
                     el('td', { title: h.commit || '' }, short(h.commit)), el('td', {}, h.result || ''),
                     el('td', {}, h.reason || '')));
@@ -572,9 +573,6 @@ async function renderDetail() {
   $('btn-pause').disabled = r.phase !== 'Progressing';
   $('btn-resume').disabled = r.phase !== 'Paused';
   $('btn-retry').disabled = !r.aborted;
-  // The Undo button says where undo goes before it is pressed (the rollout object's `undo`).
-  $('btn-undo').disabled = !r.undo;
-  $('btn-undo').textContent = r.undo ? `Undo → rev ${r.undo.toRevision} (${r.undo.version})` : 'Undo';
 }
 
 async function refresh() {
@@ -608,7 +606,8 @@ async function sendVerb(button) {
   $('action-result').textContent = verb + '…';
   try {
     await api('/rollouts/' + encodeURIComponent(state.selected) + '/' + verb + query, { method: 'POST' });
-    $('action-result').textContent = verb + ': done';
+    // Timed, so a later change never reads as this verb's outcome.
+    $('action-result').textContent = verb + ': accepted at ' + new Date().toLocaleTimeString();
   } catch (e) {
     $('action-result').textContent = verb + ': ' + e.message;
   }

@@ -112,6 +112,9 @@ TEST_CASE("undo after an abort stays on stable and clears the abort, never goes 
   h.run_for(Duration(10'000));
   json r = h.rollout("orders");
   REQUIRE(r["aborted"] == true);
+  // The operator's abort is in history like one the controller decides.
+  CHECK(h.controller->states().at("orders").revision(3)->result == "Aborted");
+  CHECK(contains(h.controller->states().at("orders").revision(3)->reason, "tester"));
   CHECK(r["sync"]["status"] == "OutOfSync");
   CHECK(contains(r["sync"]["reason"], "revision 3 (3.0.0) aborted"));
   CHECK(contains(r["sync"]["reason"], "revision 2 (2.0.0) serves"));

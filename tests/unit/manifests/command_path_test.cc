@@ -3,6 +3,7 @@
 // apply time whenever its value is known there.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -74,4 +75,21 @@ TEST_CASE("command[0] expansions that stay inside, are absolute or are unknown a
     INFO(command << " " << env);
     CHECK(diagnostics(rollout_with(command, env)).empty());
   }
+}
+
+TEST_CASE("a $(SLUICE_ROLE) reference is a positioned error that points at SLUICE_ROLE_FILE",
+          "[loader][bad-input]") {
+  auto found = diagnostics(rollout_with("[\"bin/svc\", \"--role\", \"$(SLUICE_ROLE)\"]",
+                                        "    env: [{name: R, value: \"x-$(SLUICE_ROLE)\"}]\n"));
+  REQUIRE(found.size() == 2);
+  std::map<std::string, int> lines;
+  for (const auto& d : found) {
+    lines[d.field] = d.pos.line;
+    CHECK_THAT(d.message, Catch::Contains("SLUICE_ROLE_FILE"));
+  }
+  CHECK(lines == std::map<std::string, int>{{"spec.template.command[2]", 8},
+                                            {"spec.template.env[0].value", 9}});
+  // The file's name itself is provided and fine.
+  CHECK(diagnostics(rollout_with("[\"bin/svc\", \"--role-file\", \"$(SLUICE_ROLE_FILE)\"]", ""))
+            .empty());
 }
