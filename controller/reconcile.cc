@@ -746,7 +746,19 @@ std::optional<json> Controller::rollout_json(const std::string& name) const {
 }
 
 void Controller::refresh_read_model(const RolloutState& state) {
-  rollout_json_[state.name] = std::make_shared<const json>(build_rollout_json(state));
+  auto next = std::make_shared<const json>(build_rollout_json(state));
+  // Publishing coalesces, but never across a phase: a phase that reached the read model and was
+  // not published yet is published before the next one replaces it, so a watcher (GET
+  // /api/v1/stream/rollouts) sees every phase change.
+  auto& current = rollout_json_[state.name];
+  if (publish_pending_ && current) {
+    const std::string pending_phase = current->value("phase", "");
+    if (pending_phase != next->value("phase", "") &&
+        pending_phase != published_phase_[state.name]) {
+      publish_now();
+    }
+  }
+  current = std::move(next);
   history_json_[state.name] = std::make_shared<const json>(build_history_json(state));
 }
 
@@ -765,6 +777,8 @@ void Controller::publish_now() {
   if (!on_publish_) return;
   auto model = std::make_shared<ReadModel>();
   model->rollouts = rollout_json_;
+  for (const auto& [name, object] : rollout_json_)
+    published_phase_[name] = object->value("phase", "");
   model->history = history_json_;
   model->measurements = measurements_;
   model->reconciles = reconciles_;
