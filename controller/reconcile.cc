@@ -665,6 +665,39 @@ json Controller::build_rollout_json(const RolloutState& state) const {
       if (auto st = deps_.analysis.status(name)) runs.push_back(run_json(*st));
     }
   }
+  // `instances`: what the runtime reports of each instance (never its env: it may hold secrets).
+  json instances = json::array();
+  if (live) {
+    auto time_or_null = [](TimePoint t) {
+      return t == TimePoint{} ? json(nullptr) : json(format_rfc3339(t));
+    };
+    for (const auto& i : live->instances) {
+      auto role = live->roles.find(i.revision);
+      json last_exit = nullptr;
+      if (i.last_exit) {
+        const auto& e = *i.last_exit;
+        last_exit = {{"code", e.exit_code ? json(*e.exit_code) : json(nullptr)},
+                     {"signal", e.signal ? json(*e.signal) : json(nullptr)},
+                     {"reason", e.description},
+                     {"at", time_or_null(e.at)}};
+      }
+      instances.push_back(
+          {{"id", i.id},
+           {"revision", i.revision},
+           {"version", version_of(i.revision)},
+           {"role", role != live->roles.end()            ? role->second
+                    : i.revision == s.stable_revision ? "stable"
+                                                        : "canary"},
+           {"ready", i.ready},
+           {"terminating", i.terminating},
+           {"startedAt", i.pid != 0 ? time_or_null(i.started_at) : json(nullptr)},
+           {"readySince", i.ready ? time_or_null(i.ready_since) : json(nullptr)},
+           {"restarts", i.restarts},
+           {"crashLoop", i.crash_loop},
+           {"lastExit", last_exit},
+           {"lastError", i.last_error}});
+    }
+  }
   const std::string phase =
       s.update_revision == 0 ? "Progressing" : strategies::phase_name(s.phase);
   // `router`: which router carries the Rollout and the error that holds the step, if any.
@@ -715,7 +748,8 @@ json Controller::build_rollout_json(const RolloutState& state) const {
           {"steps", manifest_steps_json(desired ? desired->spec.strategy : state.spec.strategy)},
           {"paused", s.operator_paused || state.spec.paused},
           {"orphaned", orphaned_.count(state.name) > 0},
-          {"analysisRuns", runs}};
+          {"analysisRuns", runs},
+          {"instances", instances}};
 }
 
 json Controller::build_history_json(const RolloutState& state) const {
