@@ -96,8 +96,11 @@ function renderSteps(r) {
   list.replaceChildren();
   const steps = r.steps || [];
   if (!steps.length) { list.append(el('li', { class: 'muted' }, 'no steps (' + (r.strategy || '') + ')')); return; }
+  // currentStepIndex is 0-based (as in Argo Rollouts); the list numbers steps from 1. Only an
+  // update in progress (canary set) has a current step: a finished rollout highlights none.
+  const current = r.canary ? r.currentStepIndex : steps.length;
   steps.forEach((step, i) => {
-    const cls = i < r.currentStepIndex ? 'done' : i === r.currentStepIndex ? 'current' : '';
+    const cls = i < current ? 'done' : i === current ? 'current' : '';
     list.append(el('li', { class: cls, 'data-step': String(i) }, stepText(step)));
   });
 }
