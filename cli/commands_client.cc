@@ -433,9 +433,12 @@ void register_client_commands(CLI::App& app, CommandRegistry& registry) {
     auto o = std::make_shared<StatusOptions>();
     auto* cmd = app.add_subcommand(
         "status",
-        "Exit 0 when Healthy at the expected revision, 1 Degraded/aborted, 2 timed out, 3 error");
+        "Exit 0 when Healthy at the expected revision, 1 Degraded/aborted or the revision was "
+        "superseded or refused, 2 timed out, 3 error");
     cmd->add_option("NAME", o->name, "Rollout name")->required();
-    cmd->add_flag("--wait", o->wait, "Wait until the rollout succeeds, fails or times out");
+    cmd->add_flag("--wait", o->wait,
+                  "Wait until the rollout succeeds, fails or times out, printing each change; "
+                  "an unreachable server is retried until --timeout");
     cmd->add_option("--revision", o->revision, "Expected Git commit (SHA or prefix)");
     cmd->add_option("--timeout", o->timeout, "How long --wait waits")->capture_default_str();
     cmd->add_option("--interval", o->interval, "Polling interval")->capture_default_str();
