@@ -333,6 +333,16 @@ HandleResult handle(const Request& req, const ApiContext& ctx) {
       });
     }};
   }
+  if (parts.size() == 2 && parts[0] == "stream" && parts[1] == "rollouts") {
+    // As Argo CD's /api/v1/stream/applications: the objects, so that a watcher draws what the
+    // server holds after a change instead of re-reading it (and maybe reading it too early).
+    if (!get) return method_not_allowed("GET");
+    if (auto a = authorize(req, ctx, Role::kViewer); a.denied) return std::move(*a.denied);
+    std::string name;
+    if (auto it = query->find("name"); it != query->end()) name = it->second;
+    if (!name.empty() && !ctx.facade.get_rollout(name)) return unknown_rollout(name);
+    return EventStream{name, 0, true};
+  }
   if (parts.empty() || parts[0] != "rollouts" || parts.size() > 3) return not_found_path(path);
 
   if (parts.size() == 1) {

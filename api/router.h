@@ -4,7 +4,8 @@
 // A result is one of:
 // - Response: answer now.
 // - EventStream: switch this connection to Server-Sent Events for `rollout` ("" = all),
-//   replaying recorded events with id > after_id first (Last-Event-ID or ?after=N).
+//   replaying recorded events with id > after_id first (Last-Event-ID or ?after=N), or
+//   (objects) streaming the rollout objects themselves.
 // - Deferred: an asynchronous operation (verbs, sync). The session calls start(respond) once;
 //   `respond` may be called from any thread, exactly once.
 //
@@ -40,6 +41,9 @@ struct ApiContext {
 struct EventStream {
   std::string rollout;  // "" = every rollout
   uint64_t after_id = 0;
+  // GET /api/v1/stream/rollouts[?name=N]: rollout objects ({"type","rollout"}, SSE event name
+  // "rollout"), the current ones first, then each published change; no recorded events.
+  bool objects = false;
 };
 
 using Respond = std::function<void(Response)>;

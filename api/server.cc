@@ -62,6 +62,7 @@ struct ApiServer::Core {
   std::shared_ptr<SlotCounter> reserve;
   std::shared_ptr<SlotCounter> rollout_streams;  // GET /api/v1/rollouts/{name}/events?watch=1
   std::shared_ptr<SlotCounter> all_streams;      // GET /api/v1/rollouts?watch=1 (all rollouts)
+  // GET /api/v1/stream/rollouts counts as one of the above: ?name=N as a rollout stream.
 
   mutable std::mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
@@ -314,6 +315,7 @@ class Session : public std::enable_shared_from_this<Session> {
     last_event_id_ = request.after_id;
     std::weak_ptr<Session> weak = weak_from_this();
     auto executor = stream_.get_executor();
+    if (request.objects) return start_object_stream(request, weak, executor);
     // Subscribe before replaying so that nothing falls between the two; duplicates are dropped
     // by id in on_event(). The callback holds only a weak ref: it may run on any thread.
     subscription_ =
@@ -328,6 +330,35 @@ class Session : public std::enable_shared_from_this<Session> {
       for (const auto& event : replay) on_event(event);
     arm_heartbeat();
     watch_for_disconnect();
+  }
+
+  // Watch first, then send the objects as they are now: a change published in between arrives
+  // after them (posted to this executor), so the last frame is always the latest object.
+  template <typename Executor>
+  void start_object_stream(const EventStream& request, std::weak_ptr<Session> weak,
+                           Executor executor) {
+    subscription_ = core_->facade.watch_rollouts(
+        request.rollout, [weak, executor](const nlohmann::json& change) {
+          asio::post(executor, [weak, change] {
+            if (auto self = weak.lock()) self->on_object(change);
+          });
+        });
+    if (!request.rollout.empty()) {
+      if (auto object = core_->facade.get_rollout(request.rollout))
+        on_object({{"type", "ADDED"}, {"rollout", std::move(*object)}});
+    } else {
+      nlohmann::json list = core_->facade.list_rollouts();
+      for (auto& object : list.value("items", nlohmann::json::array()))
+        on_object({{"type", "ADDED"}, {"rollout", std::move(object)}});
+    }
+    arm_heartbeat();
+    watch_for_disconnect();
+  }
+
+  void on_object(const nlohmann::json& change) {
+    if (state_ != State::kStreaming) return;
+    enqueue("event: rollout\ndata: " +
+            change.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n");
   }
 
   void on_event(const nlohmann::json& event) {

@@ -1,6 +1,10 @@
 #include "cli/client_view.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -77,6 +81,53 @@ std::string step_text(const json& step) {
   return step.begin().key();
 }
 
+
+// The revision of an analysis run: its `revision` field, or the "r<N>." the controller puts
+// after the rollout's name ("orders-api-r3.a0.step2"); 0 when neither says.
+int64_t run_revision(const json& run, const std::string& rollout) {
+  if (run.contains("revision") && run["revision"].is_number_integer())
+    return run["revision"].get<int64_t>();
+  const std::string name = str(run, "name");
+  const std::string prefix = rollout + "-r";
+  if (name.rfind(prefix, 0) != 0) return 0;
+  size_t pos = prefix.size();
+  int64_t revision = 0;
+  size_t digits = 0;
+  while (pos < name.size() && std::isdigit(static_cast<unsigned char>(name[pos])) && digits < 18) {
+    revision = revision * 10 + (name[pos] - '0');
+    ++pos;
+    ++digits;
+  }
+  return digits > 0 && pos < name.size() && name[pos] == '.' ? revision : 0;
+}
+
+int64_t revision_of(const json& j) {
+  if (!j.is_object()) return 0;
+  auto it = j.find("revision");
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+// One instance's INFO column: restarts, crash loop, last exit, last error.
+std::string instance_info(const json& i, int64_t now) {
+  std::string info = fmt::format("restarts:{}", num(i, "restarts"));
+  if (i.value("crashLoop", false)) info += " CrashLoopBackOff";
+  const json exit = i.value("lastExit", json());
+  if (exit.is_object()) {
+    std::string what = str(exit, "reason");
+    if (what.empty()) {
+      what = exit.contains("code") && exit["code"].is_number()
+                 ? "exited with code " + exit["code"].dump()
+                 : "killed by signal " + str(exit, "signal", "?");
+    }
+    info += " last exit: " + what;
+    if (now > 0 && exit.contains("at") && exit["at"].is_string())
+      info += " (" + age_text(exit["at"], now) + " ago)";
+  }
+  if (!str(i, "lastError").empty() && !i.value("ready", false))
+    info += " error: " + str(i, "lastError");
+  return info;
+}
+
 }  // namespace
 
 std::string sync_text(const json& r) {
@@ -119,6 +170,115 @@ StatusJudgement judge_status(const json& r, const StatusCriteria& criteria) {
   return out;
 }
 
+std::string step_label(const json& r) {
+  const json steps = r.value("steps", json::array());
+  const json canary = r.value("canary", json());
+  if (!steps.is_array() || steps.empty() || !canary.is_object()) return "";
+  const int index = num(r, "currentStepIndex", -1);
+  if (index < 0) return "";
+  const int total = static_cast<int>(steps.size());
+  return fmt::format("{}/{}", std::min(index + 1, total), total);
+}
+
+std::string age_text(const json& rfc3339, int64_t now) {
+  if (!rfc3339.is_string() || now <= 0) return "-";
+  const std::string text = rfc3339.get<std::string>();
+  std::tm tm{};
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return "-";
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const int64_t then = static_cast<int64_t>(timegm(&tm));
+  const int64_t seconds = std::max<int64_t>(0, now - then);
+  if (seconds < 120) return fmt::format("{}s", seconds);
+  if (seconds < 2 * 3600) return fmt::format("{}m", seconds / 60);
+  if (seconds < 2 * 86400) return fmt::format("{}h", seconds / 3600);
+  return fmt::format("{}d", seconds / 86400);
+}
+
+std::string render_revision_tree(const json& r, bool color, int64_t now) {
+  const std::string name = str(r, "name");
+  const json instances = r.value("instances", json::array());
+  const json runs = r.value("analysisRuns", json::array());
+  const int64_t stable = revision_of(r.value("stable", json()));
+  const int64_t canary = revision_of(r.value("canary", json()));
+  const int64_t desired = revision_of(r.value("desired", json()));
+  // Newest revision first; each with what it runs and what judged it.
+  std::map<int64_t, std::pair<std::vector<json>, std::vector<json>>, std::greater<>> revisions;
+  std::map<int64_t, std::string> versions;
+  for (const char* which : {"stable", "canary"}) {
+    const int64_t rev = revision_of(r.value(which, json()));
+    if (rev == 0) continue;
+    revisions[rev];
+    versions[rev] = str(r[which], "version");
+  }
+  if (instances.is_array()) {
+    for (const auto& i : instances) {
+      const int64_t rev = revision_of(i);
+      revisions[rev].first.push_back(i);
+      if (!str(i, "version").empty()) versions[rev] = str(i, "version");
+    }
+  }
+  if (runs.is_array()) {
+    for (const auto& run : runs) revisions[run_revision(run, name)].second.push_back(run);
+  }
+  if (revisions.empty()) return "";
+  const char* ok = color ? "\033[32m\u2714\033[0m" : "\u2714";
+  const char* bad = color ? "\033[31m\u2716\033[0m" : "\u2716";
+  std::string out = fmt::format("{:<44} {:<14} {:>5}  {}\n", "REVISION / INSTANCE / ANALYSIS",
+                                "STATUS", "AGE", "INFO");
+  for (auto& [rev, children] : revisions) {
+    auto& [insts, rev_runs] = children;
+    std::vector<std::string> tags;
+    if (!versions[rev].empty()) tags.push_back(versions[rev]);
+    if (rev == stable) tags.push_back("stable");
+    if (rev == canary) tags.push_back(str(r, "strategy") == "blueGreen" ? "preview" : "canary");
+    if (rev == desired && rev != stable && rev != canary) tags.push_back("desired");
+    std::string title = rev > 0 ? fmt::format("# revision {}", rev) : "# revision unknown";
+    for (const auto& t : tags) title += "  " + t;
+    out += title + "\n";
+    std::sort(insts.begin(), insts.end(),
+              [](const json& a, const json& b) { return str(a, "id") < str(b, "id"); });
+    const size_t total = insts.size() + rev_runs.size();
+    size_t n = 0;
+    for (const auto& i : insts) {
+      const char* branch = ++n == total ? "\u2514\u2500\u2500" : "\u251c\u2500\u2500";
+      const bool ready = i.value("ready", false);
+      std::string status = i.value("terminating", false) ? "\u25cc terminating"
+                           : ready                        ? std::string(ok) + " ready"
+                                                          : std::string(bad) + " not ready";
+      // Pad by what is seen, not by bytes: the marks are multi-byte and maybe coloured.
+      const size_t shown = status.find("terminating") != std::string::npos ? 13
+                           : ready                                      ? 7
+                                                                        : 11;
+      out += fmt::format("{} \u25a1 {:<38} {}{} {:>5}  {}\n", branch, str(i, "id"), status,
+                         std::string(shown < 14 ? 14 - shown : 0, ' '),
+                         age_text(i.value("startedAt", json()), now), instance_info(i, now));
+    }
+    for (const auto& run : rev_runs) {
+      const char* branch = ++n == total ? "\u2514\u2500\u2500" : "\u251c\u2500\u2500";
+      int successful = 0, failed = 0, other = 0;
+      for (const auto& m : run.value("metrics", json::array())) {
+        for (const auto& x : m.value("measurements", json::array())) {
+          const std::string phase = str(x, "phase");
+          if (phase == "Successful")
+            ++successful;
+          else if (phase == "Failed")
+            ++failed;
+          else if (phase != "Running" && phase != "Pending")
+            ++other;
+        }
+      }
+      std::string counts = fmt::format("{} {} {} {}", ok, successful, bad, failed);
+      if (other > 0) counts += fmt::format(" \u26a0 {}", other);
+      out += fmt::format("{} \u03b1 {:<38} {:<14} {:>5}  {}\n", branch, str(run, "name"),
+                         str(run, "phase"), "", counts);
+    }
+  }
+  return out;
+}
+
 std::string render_rollout_table(const json& list, bool color) {
   const json items = list.value("items", json::array());
   std::string out =
@@ -131,7 +291,8 @@ std::string render_rollout_table(const json& list, bool color) {
                             ? fmt::format("{}/{}", num(canary, "ready"), num(canary, "replicas"))
                             : fmt::format("{}/{}", num(r.value("stable", json()), "ready"),
                                           num(r.value("stable", json()), "replicas"));
-    std::string step = r.contains("currentStepIndex") ? str(r, "currentStepIndex") : "-";
+    std::string step = step_label(r);
+    if (step.empty()) step = "-";
     std::string phase_cell = fmt::format("{:<12}", phase + (r.value("aborted", false) ? "!" : ""));
     out += fmt::format("{:<24} {} {:<10} {:<14} {:>5} {:>6}% {:<12} {:<9}\n", str(r, "name"),
                        paint(phase_cell, phase_color(phase), color),
@@ -142,7 +303,7 @@ std::string render_rollout_table(const json& list, bool color) {
   return out;
 }
 
-std::string render_rollout(const json& r, bool color) {
+std::string render_rollout(const json& r, bool color, int64_t now) {
   std::string phase = str(r, "phase");
   std::string out;
   out += fmt::format("Name:      {}\n", str(r, "name"));
@@ -179,17 +340,18 @@ std::string render_rollout(const json& r, bool color) {
           std::string(static_cast<size_t>(cells), '#');
   out += fmt::format("Weights:   [{}] stable {}% canary {}%\n", bar, num(w, "stable"), canary);
   const json steps = r.value("steps", json::array());
-  int current = num(r, "currentStepIndex", -1);
+  // Numbered from 1 as people count; only an update in progress has a current step.
+  const std::string label = step_label(r);
+  const int current = label.empty() ? -1 : num(r, "currentStepIndex", -1);
   if (steps.is_array() && !steps.empty()) {
+    if (!label.empty()) out += fmt::format("Step:      {}\n", label);
     out += "Steps:\n";
     for (size_t i = 0; i < steps.size(); ++i) {
       bool here = static_cast<int>(i) == current;
       std::string mark = here ? "->" : (static_cast<int>(i) < current ? " v" : "  ");
-      std::string line = fmt::format("  {} {}. {}", mark, i, step_text(steps[i]));
+      std::string line = fmt::format("  {} {}. {}", mark, i + 1, step_text(steps[i]));
       out += (here ? paint(line, "\033[1m", color) : line) + "\n";
     }
-  } else if (current >= 0) {
-    out += fmt::format("Step:      {}\n", current);
   }
   const json runs = r.value("analysisRuns", json::array());
   if (runs.is_array() && !runs.empty()) {
@@ -207,6 +369,7 @@ std::string render_rollout(const json& r, bool color) {
       }
     }
   }
+  if (std::string tree = render_revision_tree(r, color, now); !tree.empty()) out += "\n" + tree;
   return out;
 }
 

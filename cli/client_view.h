@@ -2,6 +2,7 @@
 // how `get`, `history` and `events` render as text. No I/O; colour only when asked.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -34,11 +35,26 @@ bool commit_matches(const std::string& commit, const std::string& expected);
 // The rollout object's `sync` in one phrase: "Synced", or "OutOfSync (<reason>)"; "" when the
 // server sends no `sync` (an older server).
 std::string sync_text(const nlohmann::json& rollout);
+// Steps as people count them: "2/5" while an update is in progress at currentStepIndex 1 (the
+// JSON index is 0-based, as in Argo Rollouts), "5/5" once every step is done but the update is
+// still finishing, "" when no update is in progress (a finished rollout has no current step) or
+// the strategy has no steps.
+std::string step_label(const nlohmann::json& rollout);
 
 std::string render_rollout_table(const nlohmann::json& list, bool color);
-// One rollout: phase, message, versions with ready counts, weights bar, steps with the current
-// one marked, latest analysis values.
-std::string render_rollout(const nlohmann::json& rollout, bool color);
+// One rollout: phase, message, versions with ready counts, weights bar, steps (1-based) with the
+// current one marked, latest analysis values, then the revision tree (render_revision_tree).
+// `now_unix_seconds` ages the instances; 0 shows no ages.
+std::string render_rollout(const nlohmann::json& rollout, bool color,
+                           int64_t now_unix_seconds = 0);
+// As `kubectl argo rollouts get rollout`: each revision (newest first) with its version and
+// role, then its instances (ready, age, restarts, last exit), then its analysis runs with counts
+// of successful (✔), failed (✖) and other (⚠) measurements. From the rollout object's
+// `instances`, `analysisRuns`, `stable`, `canary` and `desired`; "" when there is nothing.
+std::string render_revision_tree(const nlohmann::json& rollout, bool color,
+                                 int64_t now_unix_seconds);
+// "45s", "3m", "2h", "4d" from an RFC 3339 time to now; "-" when unknown.
+std::string age_text(const nlohmann::json& rfc3339, int64_t now_unix_seconds);
 std::string render_history(const nlohmann::json& history);
 std::string render_event(const nlohmann::json& event);
 

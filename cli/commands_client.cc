@@ -1,13 +1,16 @@
 // The client commands: get, status, promote, abort, retry, pause, resume, undo, history, events.
 // Each talks to a running `sluice serve` over HTTP (cli/client.h) and sets the exit code:
-// 0 success; `status`: 1 Degraded/aborted, 2 timed out (or not finished without --wait);
-// verbs: 1 when the server refused the verb (409/400); 3 any other error (unreachable,
-// unauthorized, unknown rollout).
+// 0 success; `status`: 1 Degraded/aborted, or --revision superseded by a newer revision or
+// refused as invalid; 2 timed out (or not finished without --wait; --wait retries an unreachable
+// or failing server until --timeout); verbs: 1 when the server refused the verb (409/400);
+// 3 any other error (unreachable without --wait, unauthorized, unknown rollout).
 #include <unistd.h>
 
 #include <cctype>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -100,45 +103,67 @@ struct GetOptions {
   bool watch = false;
 };
 
-int draw_once(ApiClient& client, const GetOptions& o, bool clear) {
-  auto data = get_json(client, o.name.empty() ? "/api/v1/rollouts" : rollout_path(o.name));
-  if (!data.is_ok()) return report_error(data.status().message());
+// Draws `data` (one rollout, or the list) unless it would print the same text as last time.
+// On a terminal a watch redraws in place; piped, each drawing is appended after a "---" line.
+void draw(const GetOptions& o, const json& data, std::string& last_text) {
+  const bool tty = stdout_is_tty();
+  std::string text;
   if (o.client.json()) {
-    print(data->dump(o.watch ? -1 : 2) + "\n");
-    return kExitOk;
+    text = data.dump(o.watch ? -1 : 2) + "\n";
+  } else {
+    const auto now = static_cast<int64_t>(std::time(nullptr));
+    text = o.name.empty() ? render_rollout_table(data, tty) : render_rollout(data, tty, now);
   }
-  bool color = stdout_is_tty();
-  std::string text =
-      o.name.empty() ? render_rollout_table(*data, color) : render_rollout(*data, color);
-  if (clear)
+  if (text == last_text) return;
+  last_text = text;
+  if (o.watch && tty && !o.client.json())
     text = "\033[H\033[2J" + text;
-  else if (o.watch)
+  else if (o.watch && !o.client.json())
     text = "---\n" + text;
   print(text);
-  return kExitOk;
 }
 
 int run_get(const GetOptions& o) {
   ApiClient client(o.client.server, o.client.token);
-  int rc = draw_once(client, o, o.watch && stdout_is_tty() && !o.client.json());
-  if (rc != kExitOk || !o.watch) return rc;
-  const std::string target =
-      (o.name.empty() ? std::string("/api/v1/rollouts") : rollout_path(o.name) + "/events") +
-      "?watch=1";
-  uint64_t last_id = 0;
-  // Redraw on every event until interrupted; reconnect when the stream ends.
+  std::string last_text;
+  std::map<std::string, json> rollouts;
+  // A watch of one rollout draws only what its stream sends, which starts with the rollout as it
+  // is: once the first drawing is out, no later change can be missed.
+  if (!o.watch || o.name.empty()) {
+    auto data = get_json(client, o.name.empty() ? "/api/v1/rollouts" : rollout_path(o.name));
+    if (!data.is_ok()) return report_error(data.status().message());
+    draw(o, *data, last_text);
+    if (!o.watch) return kExitOk;
+    for (const auto& r : data->value("items", json::array())) rollouts[r.value("name", "")] = r;
+  }
+  // The watch draws the objects the server streams after each published change rather than
+  // re-reading the rollout on each event: a re-read could land before the change was published
+  // and leave the watch on a stale state (issue 20). The stream starts with the current objects.
+  std::string target = "/api/v1/stream/rollouts";
+  if (!o.name.empty()) target += "?name=" + rollout_path(o.name).substr(17);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     auto result = client.stream_events(
-        target, last_id,
-        [&](const json&) {
-          // The first connection replays history; one redraw covers it.
-          draw_once(client, o, stdout_is_tty() && !o.client.json());
+        target, 0,
+        [&](const json& change) {
+          const json object = change.value("rollout", json());
+          if (!object.is_object()) return true;
+          const std::string name = object.value("name", "");
+          if (!o.name.empty()) {
+            if (change.value("type", "") != "DELETED") draw(o, object, last_text);
+            return true;
+          }
+          if (change.value("type", "") == "DELETED")
+            rollouts.erase(name);
+          else
+            rollouts[name] = object;
+          json list = {{"items", json::array()}};
+          for (const auto& [n, r] : rollouts) list["items"].push_back(r);
+          draw(o, list, last_text);
           return true;
         },
         Duration(60'000));
     if (!result.is_ok()) return report_error(result.status().message());
-    last_id = *result;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // the server closed: reconnect
   }
   return kExitOk;
 }
@@ -177,6 +202,69 @@ int finish_status(const StatusOptions& o, int code, const std::string& result, c
   return code;
 }
 
+// A failure worth retrying while --wait waits, as `argocd app wait` does: the server is
+// unreachable, slow, or answers 5xx (starting, not ready). Unauthorized, forbidden and unknown
+// rollouts are answers, not outages: they end the wait at once (exit 3).
+bool retryable(const Status& status) {
+  return status.code() == StatusCode::kUnavailable ||
+         status.code() == StatusCode::kDeadlineExceeded || status.code() == StatusCode::kInternal;
+}
+
+// One line a person watching CI wants when something changes: phase, step, ready counts.
+std::string progress_line(const json& rollout, const StatusJudgement& j) {
+  std::string line = j.summary;
+  if (const std::string step = step_label(rollout); !step.empty()) line += ", step " + step;
+  for (const char* which : {"stable", "canary"}) {
+    const json v = rollout.value(which, json());
+    if (v.is_object())
+      line += fmt::format(", {} {}/{} ready", which, v.value("ready", 0), v.value("replicas", 0));
+  }
+  return line;
+}
+
+// When the rollout is not at the expected commit: was that commit superseded by a newer
+// revision (exit 1 at once), refused as invalid (exit 1), or applied without making a revision
+// of this rollout (then the rollout as it is answers)? kNone while none of these is known yet.
+struct RevisionFinding {
+  enum Kind { kNone, kSuperseded, kRefused, kNoRevision } kind = kNone;
+  std::string message;
+};
+
+RevisionFinding find_revision(ApiClient& client, const StatusOptions& o, const json& rollout) {
+  const json desired = rollout.value("desired", json::object());
+  const int64_t desired_revision = desired.value("revision", int64_t{0});
+  auto history = get_json(client, rollout_path(o.name) + "/history");
+  if (history.is_ok()) {
+    for (const auto& h : history->value("items", json::array())) {
+      const int64_t revision = h.value("revision", int64_t{0});
+      if (!commit_matches(h.value("commit", ""), o.revision) || revision >= desired_revision)
+        continue;
+      return {RevisionFinding::kSuperseded,
+              fmt::format("commit {} (revision {}, version {}) of {} was superseded by revision {} "
+                          "(version {}, commit {})",
+                          o.revision, revision, h.value("version", "?"), o.name, desired_revision,
+                          desired.value("version", "?"), desired.value("commit", "").substr(0, 8))};
+    }
+  }
+  auto source = get_json(client, "/api/v1/source");
+  if (!source.is_ok()) return {};
+  const json error = source->value("error", json());
+  if (error.is_object() && commit_matches(error.value("commit", ""), o.revision)) {
+    std::string where = error.value("file", "");
+    if (error.value("line", 0) > 0) where += ":" + std::to_string(error.value("line", 0));
+    return {RevisionFinding::kRefused,
+            fmt::format("commit {} was refused and is not applied: {}{}", o.revision,
+                        where.empty() ? "" : where + ": ", error.value("message", ""))};
+  }
+  if (source->value("commit", json()).is_string() &&
+      commit_matches(source->value("commit", ""), o.revision)) {
+    return {RevisionFinding::kNoRevision,
+            fmt::format("commit {} is applied and made no new revision of {}", o.revision,
+                        o.name)};
+  }
+  return {};
+}
+
 int run_status(const StatusOptions& o) {
   auto timeout = parse_duration(o.timeout);
   if (!timeout.is_ok()) return report_error("--timeout: " + timeout.status().message());
@@ -186,26 +274,65 @@ int run_status(const StatusOptions& o) {
   StatusCriteria criteria{o.revision, o.success_on_pause};
   ApiClient client(o.client.server, o.client.token, Duration(10'000));
   const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  const bool show_progress = o.wait && !o.client.json();
+  std::string last_progress, last_error, note;
+  json last_rollout;
   for (;;) {
     auto rollout = get_json(client, rollout_path(o.name));
-    if (!rollout.is_ok())
-      return finish_status(o, kExitError, "error", nullptr, rollout.status().message(), nullptr);
-    StatusJudgement j = judge_status(*rollout, criteria);
-    if (j.verdict == Verdict::kSucceeded)
-      return finish_status(o, kExitOk, "succeeded", *rollout, j.summary, nullptr);
-    if (j.verdict == Verdict::kFailed) {
-      json event = latest_evidence(client, o.name);
-      std::string message = j.summary;
-      std::string reason = rollout->value("message", "");
-      if (!reason.empty()) message += "\nreason: " + reason;
-      return finish_status(o, kExitDegraded, "failed", *rollout, message,
-                           event.is_object() ? event["evidence"] : json());
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (!o.wait || now >= deadline) {
-      std::string message =
-          j.summary + (o.wait ? "; timed out after " + o.timeout : "; not finished (use --wait)");
-      return finish_status(o, kExitTimeout, "timeout", *rollout, message, nullptr);
+    const auto now = std::chrono::steady_clock::now();
+    if (!rollout.is_ok()) {
+      if (!o.wait || !retryable(rollout.status()))
+        return finish_status(o, kExitError, "error", nullptr, rollout.status().message(),
+                             nullptr);
+      if (rollout.status().message() != last_error && show_progress)
+        print("waiting: " + rollout.status().message() + "\n");
+      last_error = rollout.status().message();
+      if (now >= deadline) {
+        return finish_status(o, kExitTimeout, "timeout", last_rollout,
+                             fmt::format("{}: timed out after {}; last error: {}", o.name,
+                                         o.timeout, last_error),
+                             nullptr);
+      }
+    } else {
+      last_error.clear();
+      last_rollout = *rollout;
+      StatusJudgement j = judge_status(*rollout, criteria);
+      if (j.verdict == Verdict::kPending && !criteria.revision.empty() &&
+          !commit_matches(rollout->value("desired", json::object()).value("commit", ""),
+                          criteria.revision)) {
+        RevisionFinding f = find_revision(client, o, *rollout);
+        if (f.kind == RevisionFinding::kSuperseded || f.kind == RevisionFinding::kRefused)
+          return finish_status(o, kExitDegraded, "failed", *rollout, f.message, nullptr);
+        if (f.kind == RevisionFinding::kNoRevision) {
+          // As Argo CD, which waits for the application rather than for a change: the commit is
+          // in, so the rollout as it is now answers.
+          note = f.message + "; ";
+          criteria.revision.clear();
+          j = judge_status(*rollout, criteria);
+        }
+      }
+      j.summary = note + j.summary;
+      if (j.verdict == Verdict::kSucceeded)
+        return finish_status(o, kExitOk, "succeeded", *rollout, j.summary, nullptr);
+      if (j.verdict == Verdict::kFailed) {
+        json event = latest_evidence(client, o.name);
+        std::string message = j.summary;
+        std::string reason = rollout->value("message", "");
+        if (!reason.empty()) message += "\nreason: " + reason;
+        return finish_status(o, kExitDegraded, "failed", *rollout, message,
+                             event.is_object() ? event["evidence"] : json());
+      }
+      if (show_progress) {
+        if (std::string line = progress_line(*rollout, j); line != last_progress) {
+          print(line + "\n");
+          last_progress = line;
+        }
+      }
+      if (!o.wait || now >= deadline) {
+        std::string message =
+            j.summary + (o.wait ? "; timed out after " + o.timeout : "; not finished (use --wait)");
+        return finish_status(o, kExitTimeout, "timeout", *rollout, message, nullptr);
+      }
     }
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(*interval, remaining));
@@ -248,8 +375,7 @@ int run_verb(const std::string& verb, const VerbOptions& o) {
     }
     print(fmt::format(
         "{}: {} accepted (was {} at step {}, canary {}%); follow with: sluice get {} --watch\n",
-        o.name, verb, r.value("phase", "?"),
-        r.contains("currentStepIndex") ? r["currentStepIndex"].dump() : std::string("-"),
+        o.name, verb, r.value("phase", "?"), step_label(r).empty() ? "-" : step_label(r),
         r.value("weights", json::object()).value("canary", 0), o.name));
   }
   return kExitOk;
@@ -315,9 +441,12 @@ void register_client_commands(CLI::App& app, CommandRegistry& registry) {
     auto o = std::make_shared<StatusOptions>();
     auto* cmd = app.add_subcommand(
         "status",
-        "Exit 0 when Healthy at the expected revision, 1 Degraded/aborted, 2 timed out, 3 error");
+        "Exit 0 when Healthy at the expected revision, 1 Degraded/aborted or the revision was "
+        "superseded or refused, 2 timed out, 3 error");
     cmd->add_option("NAME", o->name, "Rollout name")->required();
-    cmd->add_flag("--wait", o->wait, "Wait until the rollout succeeds, fails or times out");
+    cmd->add_flag("--wait", o->wait,
+                  "Wait until the rollout succeeds, fails or times out, printing each change; "
+                  "an unreachable server is retried until --timeout");
     cmd->add_option("--revision", o->revision, "Expected Git commit (SHA or prefix)");
     cmd->add_option("--timeout", o->timeout, "How long --wait waits")->capture_default_str();
     cmd->add_option("--interval", o->interval, "Polling interval")->capture_default_str();

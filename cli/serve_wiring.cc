@@ -289,6 +289,10 @@ class ServeController final : public controller::ControlFacade {
                                                       controller::EventCallback cb) override {
     return facade_->subscribe(rollout, std::move(cb));
   }
+  std::unique_ptr<controller::Subscription> watch_rollouts(const std::string& rollout,
+                                                           controller::EventCallback cb) override {
+    return facade_->watch_rollouts(rollout, std::move(cb));
+  }
   void command(const controller::VerbRequest& request, controller::VerbCallback done) override {
     facade_->command(request, std::move(done));
   }

@@ -26,10 +26,8 @@ class ControllerFacade::SubscriptionImpl final : public Subscription {
 ControllerFacade::ControllerFacade(Controller& controller, Scheduler& scheduler, size_t event_limit)
     : controller_(controller), scheduler_(scheduler), event_limit_(event_limit) {
   for (const auto& e : controller_.events()) events_.push_back(e);
-  controller_.set_on_publish([this](std::shared_ptr<const ReadModel> model) {
-    std::lock_guard lock(mu_);
-    model_ = std::move(model);
-  });
+  controller_.set_on_publish(
+      [this](std::shared_ptr<const ReadModel> model) { on_publish(std::move(model)); });
   controller_.set_on_event([this](const json& event) { on_event(event); });
   controller_.publish_now();
 }
@@ -59,12 +57,49 @@ void ControllerFacade::on_event(const json& event) {
   }
   const std::string rollout = event.value("rollout", "");
   for (const auto& s : targets) {
-    if (!s->rollout.empty() && s->rollout != rollout) continue;
+    if (s->objects || (!s->rollout.empty() && s->rollout != rollout)) continue;
     {
       std::lock_guard lock(mu_);
       if (!s->active) continue;
     }
     s->callback(event);
+  }
+}
+
+void ControllerFacade::on_publish(std::shared_ptr<const ReadModel> model) {
+  std::shared_ptr<const ReadModel> previous;
+  std::vector<std::shared_ptr<Subscriber>> targets;
+  {
+    std::lock_guard lock(mu_);
+    previous = std::move(model_);
+    model_ = model;
+    for (const auto& s : subscribers_)
+      if (s->objects) targets.push_back(s);
+  }
+  if (targets.empty()) return;
+  // The controller rebuilds a rollout's object on every reconcile; only a real change is sent.
+  std::vector<json> changes;
+  for (const auto& [name, object] : model->rollouts) {
+    auto old = previous->rollouts.find(name);
+    if (old != previous->rollouts.end() &&
+        (old->second == object || *old->second == *object))
+      continue;
+    changes.push_back({{"type", "MODIFIED"}, {"rollout", *object}});
+  }
+  for (const auto& [name, object] : previous->rollouts) {
+    if (!model->rollouts.count(name))
+      changes.push_back({{"type", "DELETED"}, {"rollout", {{"name", name}}}});
+  }
+  for (const auto& change : changes) {
+    const std::string name = change["rollout"].value("name", "");
+    for (const auto& s : targets) {
+      if (!s->rollout.empty() && s->rollout != name) continue;
+      {
+        std::lock_guard lock(mu_);
+        if (!s->active) continue;
+      }
+      s->callback(change);
+    }
   }
 }
 
@@ -106,9 +141,21 @@ json ControllerFacade::events(const std::string& rollout, uint64_t after_id) con
 
 std::unique_ptr<Subscription> ControllerFacade::subscribe(const std::string& rollout,
                                                           EventCallback on_event) {
+  return add_subscriber(rollout, false, std::move(on_event));
+}
+
+std::unique_ptr<Subscription> ControllerFacade::watch_rollouts(const std::string& rollout,
+                                                               EventCallback on_change) {
+  return add_subscriber(rollout, true, std::move(on_change));
+}
+
+std::unique_ptr<Subscription> ControllerFacade::add_subscriber(const std::string& rollout,
+                                                               bool objects,
+                                                               EventCallback callback) {
   auto subscriber = std::make_shared<Subscriber>();
   subscriber->rollout = rollout;
-  subscriber->callback = std::move(on_event);
+  subscriber->objects = objects;
+  subscriber->callback = std::move(callback);
   {
     std::lock_guard lock(mu_);
     subscribers_.push_back(subscriber);

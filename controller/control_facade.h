@@ -3,8 +3,9 @@
 // Reads return the last ReadModel published by the controller thread (an immutable snapshot
 // swapped under a mutex). Verbs are posted to the controller's Scheduler; `done` runs on the
 // controller thread. Events are copied into a bounded in-memory log for /events and fanned out
-// to subscribers (SSE) on the controller thread. source()/sync()/request_refresh() delegate to
-// injectable hooks that the lead wires to gitops.
+// to subscribers (SSE) on the controller thread; after each publish, object watchers get every
+// rollout object that changed (so what they draw is never older than the events they saw).
+// source()/sync()/request_refresh() delegate to injectable hooks that the lead wires to gitops.
 //
 // Construct and destroy on the controller thread (it installs the controller's callbacks).
 #pragma once
@@ -39,6 +40,8 @@ class ControllerFacade final : public ControlFacade {
   nlohmann::json events(const std::string& rollout, uint64_t after_id) const override;
   std::unique_ptr<Subscription> subscribe(const std::string& rollout,
                                           EventCallback on_event) override;
+  std::unique_ptr<Subscription> watch_rollouts(const std::string& rollout,
+                                               EventCallback on_change) override;
   void command(const VerbRequest& request, VerbCallback done) override;
   nlohmann::json source() const override;
   void sync(std::function<void(Result<nlohmann::json>)> done) override;
@@ -50,11 +53,16 @@ class ControllerFacade final : public ControlFacade {
  private:
   struct Subscriber {
     std::string rollout;
+    bool objects = false;  // watch_rollouts(): rollout objects after publish, not events
     EventCallback callback;
     bool active = true;  // guarded by mu_
   };
   class SubscriptionImpl;
   void on_event(const nlohmann::json& event);
+  // Swaps in `model`, then tells object watchers about each rollout it changed or removed.
+  void on_publish(std::shared_ptr<const ReadModel> model);
+  std::unique_ptr<Subscription> add_subscriber(const std::string& rollout, bool objects,
+                                               EventCallback callback);
 
   Controller& controller_;
   Scheduler& scheduler_;

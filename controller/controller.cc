@@ -402,6 +402,7 @@ void Controller::delete_rollout(const std::string& name) {
   live_.erase(name);
   states_.erase(name);
   rollout_json_.erase(name);
+  published_phase_.erase(name);
   history_json_.erase(name);
   queue_.forget(name);
 }

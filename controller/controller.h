@@ -272,6 +272,9 @@ class Controller {
   std::map<std::string, std::shared_ptr<const nlohmann::json>> rollout_json_;
   std::map<std::string, std::shared_ptr<const nlohmann::json>> history_json_;
   bool publish_pending_ = false;
+  // Each rollout's phase in the last published read model (refresh_read_model() publishes early
+  // rather than coalesce a phase away).
+  std::map<std::string, std::string> published_phase_;
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> measurements_;
   std::map<std::string, std::map<std::string, uint64_t>> measured_;  // run -> metric/phase -> n
   uint64_t reconciles_ = 0;

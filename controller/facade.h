@@ -54,6 +54,17 @@ class ControlFacade {
   // Calls `on_event` for every new event of `rollout` ("" = all) until the Subscription dies.
   virtual std::unique_ptr<Subscription> subscribe(const std::string& rollout,
                                                   EventCallback on_event) = 0;
+  // Calls `on_change` with {"type": "MODIFIED"|"DELETED", "rollout": <rollout object>} each time
+  // a published read model changes `rollout` ("" = every rollout), in publish order. The object
+  // is what get_rollout() answers from then on, so a watcher that draws it never shows a state
+  // older than the events it has seen (GET /api/v1/stream/rollouts). Without an override the
+  // stream only carries the object as it was when it started.
+  virtual std::unique_ptr<Subscription> watch_rollouts(const std::string& rollout,
+                                                       EventCallback on_change) {
+    (void)rollout;
+    (void)on_change;
+    return nullptr;
+  }
 
   virtual void command(const VerbRequest& request, VerbCallback done) = 0;
 

@@ -670,6 +670,39 @@ json Controller::build_rollout_json(const RolloutState& state) const {
       if (auto st = deps_.analysis.status(name)) runs.push_back(run_json(*st));
     }
   }
+  // `instances`: what the runtime reports of each instance (never its env: it may hold secrets).
+  json instances = json::array();
+  if (live) {
+    auto time_or_null = [](TimePoint t) {
+      return t == TimePoint{} ? json(nullptr) : json(format_rfc3339(t));
+    };
+    for (const auto& i : live->instances) {
+      auto role = live->roles.find(i.revision);
+      json last_exit = nullptr;
+      if (i.last_exit) {
+        const auto& e = *i.last_exit;
+        last_exit = {{"code", e.exit_code ? json(*e.exit_code) : json(nullptr)},
+                     {"signal", e.signal ? json(*e.signal) : json(nullptr)},
+                     {"reason", e.description},
+                     {"at", time_or_null(e.at)}};
+      }
+      instances.push_back(
+          {{"id", i.id},
+           {"revision", i.revision},
+           {"version", version_of(i.revision)},
+           {"role", role != live->roles.end()            ? role->second
+                    : i.revision == s.stable_revision ? "stable"
+                                                        : "canary"},
+           {"ready", i.ready},
+           {"terminating", i.terminating},
+           {"startedAt", i.pid != 0 ? time_or_null(i.started_at) : json(nullptr)},
+           {"readySince", i.ready ? time_or_null(i.ready_since) : json(nullptr)},
+           {"restarts", i.restarts},
+           {"crashLoop", i.crash_loop},
+           {"lastExit", last_exit},
+           {"lastError", i.last_error}});
+    }
+  }
   const std::string phase =
       s.update_revision == 0 ? "Progressing" : strategies::phase_name(s.phase);
   // `router`: which router carries the Rollout and the error that holds the step, if any.
@@ -722,7 +755,8 @@ json Controller::build_rollout_json(const RolloutState& state) const {
           {"orphaned", orphaned_.count(state.name) > 0},
           {"sync", sync_json(state)},
           {"undo", undo_json(state)},
-          {"analysisRuns", runs}};
+          {"analysisRuns", runs},
+          {"instances", instances}};
 }
 
 json Controller::build_history_json(const RolloutState& state) const {
@@ -753,7 +787,19 @@ std::optional<json> Controller::rollout_json(const std::string& name) const {
 }
 
 void Controller::refresh_read_model(const RolloutState& state) {
-  rollout_json_[state.name] = std::make_shared<const json>(build_rollout_json(state));
+  auto next = std::make_shared<const json>(build_rollout_json(state));
+  // Publishing coalesces, but never across a phase: a phase that reached the read model and was
+  // not published yet is published before the next one replaces it, so a watcher (GET
+  // /api/v1/stream/rollouts) sees every phase change.
+  auto& current = rollout_json_[state.name];
+  if (publish_pending_ && current) {
+    const std::string pending_phase = current->value("phase", "");
+    if (pending_phase != next->value("phase", "") &&
+        pending_phase != published_phase_[state.name]) {
+      publish_now();
+    }
+  }
+  current = std::move(next);
   history_json_[state.name] = std::make_shared<const json>(build_history_json(state));
 }
 
@@ -772,6 +818,8 @@ void Controller::publish_now() {
   if (!on_publish_) return;
   auto model = std::make_shared<ReadModel>();
   model->rollouts = rollout_json_;
+  for (const auto& [name, object] : rollout_json_)
+    published_phase_[name] = object->value("phase", "");
   model->history = history_json_;
   model->measurements = measurements_;
   model->reconciles = reconciles_;

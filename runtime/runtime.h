@@ -38,6 +38,7 @@ struct ExitInfo {
   std::optional<int> exit_code;
   std::optional<int> signal;
   std::string description;  // "exited with code 3", "killed by signal 9 (SIGKILL)"
+  TimePoint at{};           // when the exit was seen (epoch when unknown)
 };
 
 struct InstanceStatus {

@@ -94,6 +94,7 @@ void Supervisor::adopt_all() {
     } else {
       ExitInfo exit;
       exit.description = "exited while the controller was down (status unknown)";
+      exit.at = clock_.now();
       inst->last_exit = exit;
       inst->rec.consecutive_failures += 1;
       schedule_restart(inst);

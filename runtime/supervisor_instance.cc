@@ -234,6 +234,7 @@ void Supervisor::on_exit(const InstancePtr& inst) {
   inst->kill_timer.cancel();
   stop_probes(*inst);
   inst->rec.pid = 0;
+  exit.at = clock_.now();
   inst->last_exit = exit;
   inst->ready = false;
   inst->started = false;

@@ -189,12 +189,13 @@ TEST_CASE("cli events --watch and get --watch follow a verb live", "[cli][api]")
   }
   CHECK(last_id == recorded_last_id);
   CHECK(replayed == recorded_items.size());
-  // The first drawing of `get --watch` marks step 1 (plain text: stdout is not a TTY).
+  // The first drawing of `get --watch` marks the second step, numbered from 1 (plain text:
+  // stdout is not a TTY).
   bool drawn = false;
   for (int i = 0; i < 1000 && !drawn; ++i) {
     auto line = get.read_line(5000ms);
     REQUIRE(line);
-    drawn = line->find("-> 1. pause (until promoted)") != std::string::npos;
+    drawn = line->find("-> 2. pause (until promoted)") != std::string::npos;
   }
   REQUIRE(drawn);
 
@@ -209,7 +210,7 @@ TEST_CASE("cli events --watch and get --watch follow a verb live", "[cli][api]")
   for (int i = 0; i < 1000 && !redrawn; ++i) {
     auto line = get.read_line(5000ms);
     REQUIRE(line);
-    redrawn = line->find("-> 2. setWeight 50%") != std::string::npos;
+    redrawn = line->find("-> 3. setWeight 50%") != std::string::npos;
   }
   CHECK(redrawn);
   events.terminate();
@@ -402,4 +403,325 @@ TEST_CASE("cli lint, plan and version work offline with their exit codes", "[cli
   CHECK(version.out.rfind("sluice ", 0) == 0);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+}
+
+namespace {
+
+// A real `sluice serve` over a real Git repository of one Rollout `svc` (sluice-testsvc
+// instances, killed at the end: they outlive serve by design).
+struct ServeRepo {
+  std::filesystem::path dir;
+  std::string repo, state, marker, listen, url;
+  std::unique_ptr<ChildProcess> serve;
+
+  explicit ServeRepo(const std::string& name) {
+    dir = std::filesystem::temp_directory_path() /
+          (name + "-" + std::to_string(::getpid()) + "-" +
+           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+    repo = (dir / "repo").string();
+    state = (dir / "state").string();
+    marker = "SLUICE_TEST_MARKER=" + dir.string();
+    std::filesystem::create_directories(repo);
+    run_git(repo, {"init", "-q", "-b", "main"});
+    listen = "127.0.0.1:" + std::to_string(free_loopback_port());
+    url = "http://" + listen;
+  }
+  ~ServeRepo() {
+    stop();
+    kill_marked_processes(marker);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  // Commits svc at `version` with `strategy` (YAML flow mapping); returns the commit's SHA.
+  std::string commit(const std::string& version, const std::string& strategy, int replicas = 2) {
+    std::ofstream(repo + "/svc.yaml")
+        << "apiVersion: sluice.dev/v1alpha1\nkind: Rollout\nmetadata: {name: svc}\nspec:\n"
+        << "  replicas: " << replicas << "\n  template:\n    version: \"" << version << "\"\n"
+        << "    command: [\"" << kBin << "/sluice-testsvc\", \"--port\", \"$(PORT)\"]\n"
+        << "    env: [{name: SLUICE_TEST_MARKER, value: \"" << dir.string() << "\"}]\n"
+        << "    ports: [{name: http, containerPort: 0}]\n"
+        << "    readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 0.1}\n"
+        << "  strategy: " << strategy << "\n";
+    return commit_all("svc " + version);
+  }
+  std::string commit_all(const std::string& message) {
+    run_git(repo, {"add", "-A"});
+    run_git(repo, {"commit", "-q", "-m", message});
+    ChildProcess head({"/usr/bin/git", "-C", repo, "rev-parse", "HEAD"});
+    REQUIRE(head.started());
+    auto sha = head.read_line(10'000ms);
+    REQUIRE(sha);
+    head.wait(10'000ms);
+    return *sha;
+  }
+
+  void start() {
+    serve = std::make_unique<ChildProcess>(std::vector<std::string>{
+        kBin + "/sluice", "serve", "--repo", repo, "--state-dir", state, "--listen", listen,
+        "--poll", "1h", "--log-format", "json"});
+    REQUIRE(serve->started());
+    bool known = false;
+    for (int i = 0; i < 150 && !known; ++i) {
+      known = sluice_cli({"get", "svc", "--server", url, "-o", "json"}).exit_code == 0;
+      if (!known) std::this_thread::sleep_for(200ms);
+    }
+    REQUIRE(known);
+  }
+  void stop() {
+    if (!serve) return;
+    serve->terminate();
+    serve->wait(15'000ms);
+    serve.reset();
+  }
+  void sync() {
+    auto synced = sluice_cli({"sync", "--server", url});
+    INFO(synced.out);
+    REQUIRE(synced.exit_code == 0);
+  }
+  json get() { return sluice_cli({"get", "svc", "--server", url, "-o", "json"}).as_json(); }
+};
+
+const std::string kQuickCanary =
+    "{canary: {steps: [{setWeight: 50}, {pause: {duration: 0s}}, {setWeight: 75}, "
+    "{pause: {duration: 0s}}, {setWeight: 100}]}}";
+const std::string kGatedCanary = "{canary: {steps: [{setWeight: 50}, {pause: {}}]}}";
+
+// Phases in order, each repeat dropped.
+std::vector<std::string> distinct_in_order(const std::vector<std::string>& phases) {
+  std::vector<std::string> out;
+  for (const auto& p : phases)
+    if (out.empty() || out.back() != p) out.push_back(p);
+  return out;
+}
+
+bool is_subsequence(const std::vector<std::string>& part, const std::vector<std::string>& whole) {
+  size_t at = 0;
+  for (const auto& p : whole)
+    if (at < part.size() && part[at] == p) ++at;
+  return at == part.size();
+}
+
+}  // namespace
+
+TEST_CASE("get --watch against a real serve shows every phase change and ends on the final state",
+          "[cli][serve][watch]") {
+  ServeRepo s("sluice-watch");
+  s.commit("1", kQuickCanary);
+  s.start();
+  REQUIRE(sluice_cli({"status", "svc", "--wait", "--timeout", "60s", "--server", s.url})
+              .exit_code == 0);
+  const json before = sluice_cli({"events", "svc", "--server", s.url, "-o", "json"}).as_json();
+  const uint64_t first_id =
+      before["items"].empty() ? 0 : before["items"].back()["id"].get<uint64_t>();
+
+  ChildProcess watch({kBin + "/sluice", "get", "svc", "--watch", "--server", s.url, "-o", "json"});
+  REQUIRE(watch.started());
+  std::vector<std::string> phases;
+  // The first line is the rollout as the stream started: from here on nothing is missed.
+  auto first = watch.read_line(30'000ms);
+  REQUIRE(first);
+  REQUIRE(json::parse(*first, nullptr, false).is_object());
+  phases.push_back(json::parse(*first)["phase"]);
+
+  // Many quick transitions: three commits, each a canary of five steps that never waits.
+  std::string sha;
+  for (const char* version : {"2", "3", "4"}) {
+    sha = s.commit(version, kQuickCanary);
+    s.sync();
+    auto done = sluice_cli({"status", "svc", "--wait", "--revision", sha, "--timeout", "90s",
+                            "--server", s.url});
+    INFO(done.out);
+    REQUIRE(done.exit_code == 0);
+  }
+  // The watch must print the rollout exactly as the server holds it now. Things settle after
+  // Healthy too (old instances go), so each printed object is compared with a fresh GET, until
+  // one matches; a watch stuck on an older state never matches and runs into the bound.
+  bool final_seen = false;
+  std::string last_line;
+  for (int i = 0; i < 2000 && !final_seen; ++i) {
+    auto line = watch.read_line(30'000ms);
+    if (!line) break;
+    json object = json::parse(*line, nullptr, false);
+    REQUIRE(object.is_object());
+    phases.push_back(object["phase"]);
+    last_line = *line;
+    final_seen = object == s.get();
+  }
+  INFO("last line printed: " << last_line);
+  INFO("final GET: " << s.get().dump());
+  CHECK(final_seen);
+  // Every phase the recorded events moved the rollout to was drawn, in order.
+  const json after = sluice_cli({"events", "svc", "--server", s.url, "-o", "json"}).as_json();
+  std::vector<std::string> event_phases;
+  for (const auto& e : after["items"])
+    if (e["id"].get<uint64_t>() > first_id && e["rollout"] == "svc")
+      event_phases.push_back(e["to"]);
+  const auto want = distinct_in_order(event_phases);
+  const auto drawn = distinct_in_order(phases);
+  CHECK(want.size() >= 3);
+  std::string want_text, drawn_text;
+  for (const auto& p : want) want_text += p + " ";
+  for (const auto& p : drawn) drawn_text += p + " ";
+  INFO("events moved it to: " << want_text);
+  INFO("the watch drew: " << drawn_text);
+  CHECK(is_subsequence(want, drawn));
+  watch.terminate();
+  watch.wait(5000ms);
+}
+
+TEST_CASE("get against a real serve shows the revision tree with its instances",
+          "[cli][serve][tree]") {
+  ServeRepo s("sluice-tree");
+  s.commit("1", "{rollingUpdate: {maxSurge: 1}}");
+  s.start();
+  REQUIRE(sluice_cli({"status", "svc", "--wait", "--timeout", "60s", "--server", s.url})
+              .exit_code == 0);
+  // The rollout object carries one entry per instance, as the runtime reports it.
+  json r = s.get();
+  REQUIRE(r["instances"].is_array());
+  REQUIRE(r["instances"].size() == 2);
+  for (const auto& i : r["instances"]) {
+    INFO(i.dump());
+    CHECK(i["id"].is_string());
+    CHECK(i["revision"] == 1);
+    CHECK(i["version"] == "1");
+    CHECK(i["role"] == "stable");
+    CHECK(i["ready"] == true);
+    CHECK(i["terminating"] == false);
+    CHECK(i["startedAt"].is_string());
+    CHECK(i["readySince"].is_string());
+    CHECK(i["restarts"] == 0);
+    CHECK(i["crashLoop"] == false);
+    CHECK(i["lastExit"].is_null());
+    CHECK_FALSE(i.contains("env"));
+  }
+  // `get svc` draws them under their revision.
+  auto text = sluice_cli({"get", "svc", "--server", s.url});
+  INFO(text.out);
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.out.find("# revision 1  1  stable") != std::string::npos);
+  for (const auto& i : r["instances"]) {
+    CHECK(text.out.find(i["id"].get<std::string>()) != std::string::npos);
+  }
+  CHECK(text.out.find("\u2714 ready") != std::string::npos);
+  CHECK(text.out.find("restarts:0") != std::string::npos);
+  // An instance that is killed is restarted and shows its restart and how it ended.
+  const std::string killed_id = r["instances"][0]["id"];
+  bool restarted = false;
+  {
+    // The instance's process is the one whose environment names it (SLUICE_INSTANCE).
+    const std::string id_entry = "SLUICE_INSTANCE=" + killed_id + std::string(1, '\0');
+    int killed = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string pid = entry.path().filename();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(entry.path() / "environ", std::ios::binary);
+      std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (env.find(s.marker) == std::string::npos) continue;
+      if (env.find(id_entry) == std::string::npos) continue;
+      ::kill(std::stoi(pid), SIGKILL);
+      ++killed;
+    }
+    REQUIRE(killed == 1);
+  }
+  json after;
+  for (int i = 0; i < 150 && !restarted; ++i) {
+    after = s.get();
+    for (const auto& inst : after["instances"]) {
+      if (inst["id"] == killed_id && inst["restarts"].get<int>() >= 1 &&
+          inst["lastExit"].is_object())
+        restarted = true;
+    }
+    if (!restarted) std::this_thread::sleep_for(200ms);
+  }
+  INFO(after.dump(2));
+  REQUIRE(restarted);
+  for (const auto& inst : after["instances"]) {
+    if (inst["id"] != killed_id) continue;
+    CHECK(inst["lastExit"]["signal"] == 9);
+    CHECK(inst["lastExit"]["reason"].get<std::string>().find("signal 9") != std::string::npos);
+    CHECK(inst["lastExit"]["at"].is_string());
+  }
+  auto redrawn = sluice_cli({"get", "svc", "--server", s.url});
+  CHECK(redrawn.out.find("last exit: ") != std::string::npos);
+}
+
+TEST_CASE("status --wait against a real serve: progress, superseded and unchanging commits, "
+          "an unreachable server",
+          "[cli][serve][status]") {
+  ServeRepo s("sluice-status");
+  const std::string sha1 = s.commit("1", kGatedCanary);
+  s.start();
+  auto first = sluice_cli({"status", "svc", "--wait", "--revision", sha1, "--timeout", "60s",
+                           "--interval", "100ms", "--server", s.url});
+  INFO(first.out);
+  REQUIRE(first.exit_code == 0);
+
+  // Revision 2 stops at its gate; revision 3 replaces it before anyone promotes.
+  const std::string sha2 = s.commit("2", kGatedCanary);
+  s.sync();
+  auto paused = sluice_cli({"status", "svc", "--wait", "--revision", sha2, "--success-on-pause",
+                            "--timeout", "60s", "--interval", "100ms", "--server", s.url});
+  INFO(paused.out);
+  REQUIRE(paused.exit_code == 0);
+  // While it waits, it prints each change it sees: at least the line it started on and the last.
+  CHECK(paused.out.find("svc is ") != std::string::npos);
+  const std::string sha3 = s.commit("3", kGatedCanary);
+  s.sync();
+  // The superseded commit fails at once (no waiting for --timeout) and names the newer revision.
+  const auto started = std::chrono::steady_clock::now();
+  auto superseded = sluice_cli({"status", "svc", "--wait", "--revision", sha2.substr(0, 10),
+                                "--timeout", "10m", "--server", s.url, "-o", "json"});
+  INFO(superseded.out);
+  CHECK(superseded.exit_code == 1);
+  CHECK(std::chrono::steady_clock::now() - started < 5min);
+  const json sj = superseded.as_json();
+  CHECK(sj["result"] == "failed");
+  CHECK(sj["message"].get<std::string>().find("superseded by revision 3") != std::string::npos);
+  CHECK(sj["message"].get<std::string>().find(sha3.substr(0, 8)) != std::string::npos);
+
+  // Promote revision 3 to the end, then a commit that does not touch svc: the wait for it is
+  // answered by svc as it is (Healthy at revision 3), and says that the commit made no revision.
+  REQUIRE(sluice_cli({"promote", "svc", "--full", "--server", s.url}).exit_code == 0);
+  REQUIRE(sluice_cli({"status", "svc", "--wait", "--revision", sha3, "--timeout", "60s",
+                      "--interval", "100ms", "--server", s.url})
+              .exit_code == 0);
+  std::ofstream(s.repo + "/README.md") << "not a manifest\n";
+  const std::string sha4 = s.commit_all("docs only");
+  s.sync();
+  auto unchanged = sluice_cli({"status", "svc", "--wait", "--revision", sha4, "--timeout", "60s",
+                               "--interval", "100ms", "--server", s.url, "-o", "json"});
+  INFO(unchanged.out);
+  CHECK(unchanged.exit_code == 0);
+  CHECK(unchanged.as_json()["message"].get<std::string>().find("made no new revision of svc") !=
+        std::string::npos);
+  // A commit the server has not seen keeps it waiting, until --timeout (exit 2).
+  auto unseen = sluice_cli({"status", "svc", "--wait", "--revision", "0123456789abcdef",
+                            "--timeout", "1s", "--interval", "100ms", "--server", s.url});
+  CHECK(unseen.exit_code == 2);
+  // An unknown rollout is an answer, not an outage: exit 3 at once, even with --wait.
+  CHECK(sluice_cli({"status", "nope", "--wait", "--timeout", "10m", "--server", s.url})
+            .exit_code == 3);
+
+  // The server goes away: --wait retries until --timeout and names the last error (exit 2).
+  s.stop();
+  auto down = sluice_cli({"status", "svc", "--wait", "--timeout", "2s", "--interval", "100ms",
+                          "--server", s.url});
+  INFO(down.out);
+  CHECK(down.exit_code == 2);
+  CHECK(down.out.find("timed out after 2s; last error: cannot connect") != std::string::npos);
+  // Without --wait, an unreachable server is an error at once (exit 3).
+  CHECK(sluice_cli({"status", "svc", "--server", s.url}).exit_code == 3);
+  // A wait that started while the server was down succeeds once it is back.
+  ChildProcess waiting({kBin + "/sluice", "status", "svc", "--wait", "--timeout", "120s",
+                        "--interval", "200ms", "--server", s.url});
+  REQUIRE(waiting.started());
+  auto waiting_line = waiting.read_line(30'000ms);  // it says what it waits for
+  REQUIRE(waiting_line);
+  CHECK(waiting_line->find("waiting: cannot connect") != std::string::npos);
+  s.start();
+  CHECK(waiting.wait(120'000ms) == 0);
+  INFO(waiting.output());
+  CHECK(waiting.output().find("svc is Healthy") != std::string::npos);
 }

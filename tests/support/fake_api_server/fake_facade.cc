@@ -147,13 +147,21 @@ json FakeFacade::record_locked(const std::string& rollout, const std::string& ty
 }
 
 void FakeFacade::publish(const json& event) {
-  std::vector<std::shared_ptr<controller::EventCallback>> targets;
+  std::vector<std::shared_ptr<controller::EventCallback>> targets, watchers;
+  json change;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, sub] : subscribers_)
-      if (sub.rollout.empty() || sub.rollout == event["rollout"]) targets.push_back(sub.callback);
+    const std::string name = event.value("rollout", "");
+    for (auto& [id, sub] : subscribers_) {
+      if (!sub.rollout.empty() && sub.rollout != name) continue;
+      (sub.objects ? watchers : targets).push_back(sub.callback);
+    }
+    if (auto it = rollouts_.find(name); it != rollouts_.end())
+      change = {{"type", "MODIFIED"}, {"rollout", it->second}};
   }
   for (auto& cb : targets) (*cb)(event);
+  if (!change.is_null())
+    for (auto& cb : watchers) (*cb)(change);
 }
 
 void FakeFacade::apply_step_locked(json& r) {
@@ -168,7 +176,7 @@ void FakeFacade::apply_step_locked(json& r) {
     r["phase"] = "Progressing";
   } else {
     r["phase"] = "Paused";
-    r["message"] = "paused at step " + std::to_string(index) + ": waiting for promote";
+    r["message"] = "paused at step " + std::to_string(index + 1) + ": waiting for promote";
   }
 }
 
@@ -250,6 +258,15 @@ std::unique_ptr<controller::Subscription> FakeFacade::subscribe(
   uint64_t id = next_subscriber_++;
   subscribers_[id] =
       Subscriber{rollout, std::make_shared<controller::EventCallback>(std::move(on_event))};
+  return std::make_unique<FakeSubscription>(this, id);
+}
+
+std::unique_ptr<controller::Subscription> FakeFacade::watch_rollouts(
+    const std::string& rollout, controller::EventCallback on_change) {
+  std::lock_guard lock(mu_);
+  uint64_t id = next_subscriber_++;
+  subscribers_[id] = Subscriber{
+      rollout, std::make_shared<controller::EventCallback>(std::move(on_change)), true};
   return std::make_unique<FakeSubscription>(this, id);
 }
 

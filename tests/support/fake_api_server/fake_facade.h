@@ -5,7 +5,8 @@
 // steps alternate setWeight and pause; promote advances past a pause (full=1 finishes),
 // abort -> Degraded (aborted), retry -> Progressing from step 0, pause/resume, undo.
 // tick() advances every Progressing rollout with "autoAdvance": true by one step.
-// Every change appends an event (ids from 1) and notifies subscribers synchronously.
+// Every change appends an event (ids from 1) and notifies subscribers synchronously, then the
+// object watchers with the rollout as it is after the change.
 // Thread-safe (one mutex); subscriber callbacks run without the mutex held.
 #pragma once
 
@@ -45,6 +46,8 @@ class FakeFacade final : public controller::ControlFacade {
   nlohmann::json events(const std::string& rollout, uint64_t after_id) const override;
   std::unique_ptr<controller::Subscription> subscribe(const std::string& rollout,
                                                       controller::EventCallback on_event) override;
+  std::unique_ptr<controller::Subscription> watch_rollouts(
+      const std::string& rollout, controller::EventCallback on_change) override;
   void command(const controller::VerbRequest& request, controller::VerbCallback done) override;
   nlohmann::json source() const override;
   void sync(std::function<void(Result<nlohmann::json>)> done) override;
@@ -56,6 +59,7 @@ class FakeFacade final : public controller::ControlFacade {
   struct Subscriber {
     std::string rollout;
     std::shared_ptr<controller::EventCallback> callback;
+    bool objects = false;  // watch_rollouts()
   };
   class FakeSubscription;
 

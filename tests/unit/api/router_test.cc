@@ -335,3 +335,33 @@ TEST_CASE("query and percent decoding", "[api][router]") {
   CHECK(percent_decode("%2e%2E") == "..");
   CHECK_FALSE(percent_decode("%"));
 }
+
+TEST_CASE("the rollout object stream: one rollout or all, 404 for an unknown one, viewer auth",
+          "[api][sse]") {
+  Fixture f;
+  Request one{http::verb::get, "/api/v1/stream/rollouts?name=orders-api", 11};
+  auto one_result = handle(one, f.ctx);
+  auto* stream = std::get_if<EventStream>(&one_result);
+  REQUIRE(stream);
+  CHECK(stream->rollout == "orders-api");
+  CHECK(stream->objects);
+
+  Request all{http::verb::get, "/api/v1/stream/rollouts", 11};
+  auto all_result = handle(all, f.ctx);
+  REQUIRE(std::get_if<EventStream>(&all_result));
+  CHECK(std::get<EventStream>(all_result).rollout.empty());
+  CHECK(std::get<EventStream>(all_result).objects);
+  // The events stream stays an events stream.
+  Request events{http::verb::get, "/api/v1/rollouts/orders-api/events?watch=1", 11};
+  auto events_result = handle(events, f.ctx);
+  REQUIRE(std::get_if<EventStream>(&events_result));
+  CHECK_FALSE(std::get<EventStream>(events_result).objects);
+
+  CHECK(f.call(http::verb::get, "/api/v1/stream/rollouts?name=nope").result() ==
+        http::status::not_found);
+  CHECK(f.call(http::verb::post, "/api/v1/stream/rollouts").result() ==
+        http::status::method_not_allowed);
+  f.enable_auth();
+  CHECK(f.call(http::verb::get, "/api/v1/stream/rollouts?name=orders-api").result() ==
+        http::status::unauthorized);
+}

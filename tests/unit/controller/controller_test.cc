@@ -625,3 +625,50 @@ TEST_CASE("Sluice's own probe resource errors are a Warning event, not the insta
   h.run_for(Duration(100));
   CHECK(probe_events().size() == 2);
 }
+
+TEST_CASE("facade: object watchers see every phase the events name and end on what GET answers",
+          "[facade]") {
+  Harness h;
+  ControllerFacade facade(*h.controller, h.scheduler);
+  std::vector<std::string> event_phases;
+  std::vector<json> objects;
+  auto events = facade.subscribe("orders", [&](const json& e) { event_phases.push_back(e["to"]); });
+  auto watch = facade.watch_rollouts("orders", [&](const json& change) {
+    CHECK(change["type"] == "MODIFIED");
+    // Called after the model was swapped in: what it carries is what GET answers now.
+    CHECK(change["rollout"] == *facade.get_rollout("orders"));
+    objects.push_back(change["rollout"]);
+  });
+  // Quick transitions: steps that never wait, several commits.
+  auto strategy = routed_canary({manifests::SetWeightStep{50}, manifests::PauseStep{Duration(0)},
+                                 manifests::SetWeightStep{75}});
+  for (const char* version : {"1.0.0", "1.1.0", "1.2.0"}) {
+    h.apply({make_rollout("orders", version, 2, strategy)});
+    h.run_for(Duration(5000));
+  }
+  REQUIRE(!objects.empty());
+  CHECK(objects.back() == *facade.get_rollout("orders"));
+  CHECK(objects.back()["phase"] == "Healthy");
+  std::vector<std::string> drawn;
+  for (const auto& o : objects)
+    if (drawn.empty() || drawn.back() != o["phase"]) drawn.push_back(o["phase"]);
+  std::vector<std::string> wanted;
+  for (const auto& p : event_phases)
+    if (wanted.empty() || wanted.back() != p) wanted.push_back(p);
+  size_t at = 0;
+  for (const auto& p : drawn)
+    if (at < wanted.size() && wanted[at] == p) ++at;
+  std::string wanted_text, drawn_text;
+  for (const auto& p : wanted) wanted_text += p + " ";
+  for (const auto& p : drawn) drawn_text += p + " ";
+  INFO("events: " << wanted_text << "; watched: " << drawn_text);
+  CHECK(at == wanted.size());
+  CHECK(wanted.size() >= 4);
+  // Equal objects are not sent again, and a dropped watcher hears nothing more.
+  for (size_t i = 1; i < objects.size(); ++i) CHECK(objects[i] != objects[i - 1]);
+  watch.reset();
+  const size_t n = objects.size();
+  REQUIRE(h.verb("orders", Verb::kPause));
+  h.run_for(Duration(1000));
+  CHECK(objects.size() == n);
+}
