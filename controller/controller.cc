@@ -401,6 +401,9 @@ void Controller::delete_rollout(const std::string& name) {
   states_.erase(name);
   rollout_json_.erase(name);
   history_json_.erase(name);
+  analysis_metric_phases_.erase(name);
+  std::erase_if(measurements_, [&](const auto& m) { return std::get<0>(m.first) == name; });
+  std::erase_if(aborts_, [&](const auto& a) { return a.first.first == name; });
   queue_.forget(name);
 }
 
@@ -477,7 +480,9 @@ Result<json> Controller::command(const VerbRequest& request) {
                                       actor, deps_.clock.now());
     if (!out) return out.status();
     const Phase from = state.status.phase;
+    const bool was_aborted = state.status.aborted;
     state.status = out->status;
+    if (!was_aborted && state.status.aborted) count_abort(state.name, out->transition.reason);
     record(state, out->transition, actor, from, json::object());
   }
   const bool durable = make_durable();
