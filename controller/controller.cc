@@ -153,10 +153,16 @@ void Controller::record(RolloutState& state, const strategies::Transition& t,
                        t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
                        t.reason == "ReconcileFailed" || t.reason == "RouterError" ||
                        t.reason == "ProbeResourceError";
+  const int64_t revision = t.revision ? t.revision : state.status.update_revision;
+  // The version and commit of that revision travel with the event, so a log line or a watcher
+  // needs no second look-up.
+  const RevisionRecord* about = state.revision(revision);
   json event = {{"id", take_event_id()},
                 {"time", format_rfc3339(deps_.clock.now())},
                 {"rollout", state.name},
-                {"revision", t.revision ? t.revision : state.status.update_revision},
+                {"revision", revision},
+                {"version", about ? about->spec.template_.version : ""},
+                {"commit", about ? about->commit : ""},
                 {"type", warning ? "Warning" : "Normal"},
                 {"from", strategies::phase_name(from)},
                 {"to", strategies::phase_name(state.status.phase)},
