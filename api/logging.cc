@@ -9,6 +9,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <nlohmann/json.hpp>
 
+#include "base/redact.h"
+
 namespace sluice::api {
 namespace {
 
@@ -52,8 +54,13 @@ class LineFormatter final : public spdlog::formatter {
                          std::string_view(level.data(), level.size()),
                          fields.value("msg", std::string()));
       for (auto& [k, v] : fields.items()) {
-        if (k == "msg") continue;
-        line += " " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+        if (k == "msg" || v.is_null()) continue;
+        std::string value = v.is_string() ? v.get<std::string>() : v.dump();
+        // logfmt: a value with a space, quote or '=' is quoted so the line splits back into pairs.
+        if (value.empty() || value.find_first_of(" \"=") != std::string::npos)
+          value = nlohmann::json(value).dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace);
+        line += " " + k + "=" + value;
       }
     }
     line.push_back('\n');
@@ -97,11 +104,53 @@ Status setup_logging(const std::string& format, const std::string& level) {
 }
 
 void log_event(spdlog::level::level_enum level, const std::string& msg, const LogFields& fields) {
-  nlohmann::json payload = {{"msg", msg}};
+  nlohmann::json payload = nlohmann::json::object();
   if (!fields.rollout.empty()) payload["rollout"] = fields.rollout;
   if (fields.revision) payload["revision"] = *fields.revision;
   if (!fields.commit.empty()) payload["commit"] = fields.commit;
   if (!fields.reason.empty()) payload["reason"] = fields.reason;
+  log_fields(level, msg, payload);
+}
+
+nlohmann::json event_log_fields(const nlohmann::json& event) {
+  auto text = [&](const char* key) -> nlohmann::json {
+    auto it = event.find(key);
+    if (it == event.end() || !it->is_string() || it->get<std::string>().empty()) return nullptr;
+    return redact_urls_in(it->get<std::string>());
+  };
+  auto revision = event.find("revision");
+  return {{"rollout", text("rollout")},
+          {"revision", revision != event.end() && revision->is_number_integer() &&
+                               revision->get<int64_t>() > 0
+                           ? *revision
+                           : nlohmann::json(nullptr)},
+          {"version", text("version")},
+          {"commit", text("commit")},
+          {"event", text("reason")},
+          {"reason", text("message")},
+          {"actor", text("actor")},
+          {"type", text("type")},
+          {"from", text("from")},
+          {"to", text("to")}};
+}
+
+void log_recorded_event(const nlohmann::json& event) {
+  nlohmann::json fields = event_log_fields(event);
+  auto str = [&](const char* key) {
+    return fields[key].is_string() ? fields[key].get<std::string>() : std::string();
+  };
+  std::string msg = str("rollout") + ": " + str("event");
+  if (fields["revision"].is_number()) msg += " (revision " + fields["revision"].dump() + ")";
+  if (!str("reason").empty()) msg += ": " + str("reason");
+  log_fields(str("type") == "Warning" ? spdlog::level::warn : spdlog::level::info, msg, fields);
+}
+
+void log_fields(spdlog::level::level_enum level, const std::string& msg,
+                const nlohmann::json& fields) {
+  nlohmann::json payload = fields.is_object() ? fields : nlohmann::json::object();
+  payload.erase("ts");
+  payload.erase("level");
+  payload["msg"] = msg;
   std::string line(1, kFieldsMarker);
   line += payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   spdlog::default_logger_raw()->log(level, "{}", line);

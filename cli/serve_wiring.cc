@@ -18,6 +18,7 @@
 #include <optional>
 #include <random>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,7 +26,9 @@
 
 #include "base/descriptors.h"
 #include "base/filesystem.h"
+#include "base/redact.h"
 #include "base/state_dir_lock.h"
+#include "api/logging.h"
 #include "cli/serve.h"
 #include "controller/asio_scheduler.h"
 #include "controller/control_facade.h"
@@ -142,6 +145,7 @@ class ServeController final : public controller::ControlFacade {
   ~ServeController() override {
     // Called after the io_context stopped: nothing else runs now.
     if (watcher_) watcher_->stop();
+    event_log_.reset();
     facade_.reset();
   }
 
@@ -216,6 +220,10 @@ class ServeController final : public controller::ControlFacade {
                  snapshot ? " after a snapshot" : "");
 
     facade_ = std::make_unique<controller::ControllerFacade>(*controller_, scheduler_);
+    // Every event recorded from now on is one log line (replayed ones were logged when they
+    // happened).
+    event_log_ =
+        facade_->subscribe("", [](const nlohmann::json& e) { api::log_recorded_event(e); });
 
     auto post_enqueue = [this](const std::string& rollout) {
       scheduler_.post([this, rollout] { controller_->enqueue(rollout); });
@@ -249,6 +257,35 @@ class ServeController final : public controller::ControlFacade {
           facade_->set_ready(true);
           return Status::ok();
         });
+    watcher_->set_on_problem([](gitops::Watcher::Problem problem, const gitops::SourceError& e) {
+      // libgit2's messages may carry the remote URL: its credentials never reach the log.
+      const std::string message = redact_urls_in(e.message);
+      nlohmann::json fields = {
+          {"commit", e.commit.empty() ? nlohmann::json() : nlohmann::json(e.commit)},
+          {"error", message}};
+      switch (problem) {
+        case gitops::Watcher::Problem::kFetchFailed:
+          fields["event"] = "FetchFailed";
+          api::log_fields(spdlog::level::warn, "git fetch failed: " + message, fields);
+          break;
+        case gitops::Watcher::Problem::kInvalidCommit:
+          fields["event"] = "CommitRefused";
+          fields["file"] = e.file;
+          fields["line"] = e.line;
+          api::log_fields(spdlog::level::warn,
+                          fmt::format("commit {} refused, the last good commit stays applied: {}",
+                                      e.commit.substr(0, 12), message),
+                          fields);
+          break;
+        case gitops::Watcher::Problem::kApplyFailed:
+          fields["event"] = "ApplyFailed";
+          api::log_fields(spdlog::level::err,
+                          fmt::format("commit {} could not be applied: {}", e.commit.substr(0, 12),
+                                      message),
+                          fields);
+          break;
+      }
+    });
     controller_->set_checkout_resolver([this](const std::string& commit) -> std::string {
       if (commit.empty()) return "";
       auto dir = watcher_->checkout(commit);
@@ -331,6 +368,7 @@ class ServeController final : public controller::ControlFacade {
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<controller::ControllerFacade> facade_;
   std::unique_ptr<gitops::Watcher> watcher_;
+  std::unique_ptr<controller::Subscription> event_log_;  // logs every recorded event
   controller::Scheduler::TimerId snapshot_timer_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "controller/control_facade.h"
 
+#include <tuple>
 #include "controller/undo_sync.h"
 
 #include <fmt/format.h>
@@ -288,6 +289,54 @@ std::string ControllerFacade::metrics_text() const {
                        label(name), label(desired.value("version", "")),
                        desired.value("revision", int64_t{0}));
   }
+  // Per role, from the rollout object: stable and, while an update is in progress, canary.
+  for (const auto& [metric, field, help] :
+       {std::tuple{"sluice_rollout_replicas_desired", "replicas", "Instances asked for"},
+        std::tuple{"sluice_rollout_replicas_ready", "ready", "Ready instances"}}) {
+    out += fmt::format("# HELP {} {}, per rollout and role.\n# TYPE {} gauge\n", metric, help,
+                       metric);
+    for (const auto& [name, r] : model->rollouts) {
+      for (const char* role : {"stable", "canary"}) {
+        auto side = r->find(role);
+        if (side == r->end() || !side->is_object()) continue;
+        out += fmt::format("{}{{rollout=\"{}\",role=\"{}\"}} {}\n", metric, label(name), role,
+                           side->value(field, 0));
+      }
+    }
+  }
+  out += "# HELP sluice_rollout_weight Percent of traffic, per rollout and role.\n";
+  out += "# TYPE sluice_rollout_weight gauge\n";
+  for (const auto& [name, r] : model->rollouts) {
+    auto weights = r->find("weights");
+    if (weights == r->end() || !weights->is_object()) continue;
+    for (const char* role : {"stable", "canary"}) {
+      out += fmt::format("sluice_rollout_weight{{rollout=\"{}\",role=\"{}\"}} {}\n", label(name),
+                         role, weights->value(role, 0));
+    }
+  }
+  out += "# HELP sluice_rollout_aborts_total Aborted updates, by the reason of the event that "
+         "aborted (AnalysisFailed, CrashLoop, ProgressDeadlineExceeded, HookFailed, Aborted).\n";
+  out += "# TYPE sluice_rollout_aborts_total counter\n";
+  for (const auto& [key, n] : model->aborts) {
+    out += fmt::format("sluice_rollout_aborts_total{{rollout=\"{}\",reason=\"{}\"}} {}\n",
+                       label(key.first), label(key.second), n);
+  }
+  // As Argo's analysis_run_metric_phase: one series per phase value, 1 for the current one.
+  out += "# HELP sluice_analysis_run_metric_phase Phase of each metric of each analysis run (1 "
+         "for the current phase).\n";
+  out += "# TYPE sluice_analysis_run_metric_phase gauge\n";
+  for (const auto& [name, phases] : model->analysis_metric_phases) {
+    for (const auto& p : phases) {
+      for (const char* phase :
+           {"Pending", "Running", "Successful", "Failed", "Inconclusive", "Error"}) {
+        out += fmt::format(
+            "sluice_analysis_run_metric_phase{{rollout=\"{}\",revision=\"{}\",run=\"{}\","
+            "metric=\"{}\",phase=\"{}\"}} {}\n",
+            label(name), p.revision, label(p.run), label(p.metric), phase,
+            p.phase == phase ? 1 : 0);
+      }
+    }
+  }
   out += "# HELP sluice_reconcile_duration_seconds Time spent in one reconcile pass.\n";
   out += "# TYPE sluice_reconcile_duration_seconds histogram\n";
   for (const auto& [le, n] : model->reconcile_buckets) {
@@ -300,10 +349,11 @@ std::string ControllerFacade::metrics_text() const {
   out += "# HELP sluice_analysis_measurements_total Analysis measurements taken, by phase.\n";
   out += "# TYPE sluice_analysis_measurements_total counter\n";
   for (const auto& [key, n] : model->measurements) {
-    const auto& [rollout, metric, phase] = key;
+    const auto& [rollout, revision, metric, phase] = key;
     out += fmt::format(
-        "sluice_analysis_measurements_total{{rollout=\"{}\",metric=\"{}\",phase=\"{}\"}} {}\n",
-        label(rollout), label(metric), label(phase), n);
+        "sluice_analysis_measurements_total{{rollout=\"{}\",revision=\"{}\",metric=\"{}\","
+        "phase=\"{}\"}} {}\n",
+        label(rollout), revision, label(metric), label(phase), n);
   }
   return out;
 }

@@ -154,10 +154,16 @@ void Controller::record(RolloutState& state, const strategies::Transition& t,
                        t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
                        t.reason == "ReconcileFailed" || t.reason == "RouterError" ||
                        t.reason == "ProbeResourceError";
+  const int64_t revision = t.revision ? t.revision : state.status.update_revision;
+  // The version and commit of that revision travel with the event, so a log line or a watcher
+  // needs no second look-up.
+  const RevisionRecord* about = state.revision(revision);
   json event = {{"id", take_event_id()},
                 {"time", format_rfc3339(deps_.clock.now())},
                 {"rollout", state.name},
-                {"revision", t.revision ? t.revision : state.status.update_revision},
+                {"revision", revision},
+                {"version", about ? about->spec.template_.version : ""},
+                {"commit", about ? about->commit : ""},
                 {"type", warning ? "Warning" : "Normal"},
                 {"from", strategies::phase_name(from)},
                 {"to", strategies::phase_name(state.status.phase)},
@@ -404,6 +410,9 @@ void Controller::delete_rollout(const std::string& name) {
   rollout_json_.erase(name);
   published_phase_.erase(name);
   history_json_.erase(name);
+  analysis_metric_phases_.erase(name);
+  std::erase_if(measurements_, [&](const auto& m) { return std::get<0>(m.first) == name; });
+  std::erase_if(aborts_, [&](const auto& a) { return a.first.first == name; });
   queue_.forget(name);
 }
 
@@ -490,6 +499,7 @@ Result<json> Controller::command(const VerbRequest& request) {
                                       actor, deps_.clock.now());
     if (!out) return out.status();
     const Phase from = state.status.phase;
+    const bool was_aborted = state.status.aborted;
     state.status = out->status;
     if (request.verb == Verb::kAbort && state.status.aborted) {
       // As for an abort the reconcile decides: history names the aborted revision and why.
@@ -500,6 +510,7 @@ Result<json> Controller::command(const VerbRequest& request) {
         }
       }
     }
+    if (!was_aborted && state.status.aborted) count_abort(state.name, out->transition.reason);
     record(state, out->transition, actor, from, json::object());
   }
   const bool durable = make_durable();

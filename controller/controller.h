@@ -101,8 +101,20 @@ struct ControllerDeps {
 struct ReadModel {
   std::map<std::string, std::shared_ptr<const nlohmann::json>> rollouts;  // name -> api.md object
   std::map<std::string, std::shared_ptr<const nlohmann::json>> history;   // name -> {"items"}
-  // (rollout, metric, phase) -> measurements taken
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> measurements;
+  // (rollout, revision, metric, phase) -> measurements taken. Only revisions still in the
+  // rollout's history: a revision that leaves it takes its series along (bounded cardinality).
+  std::map<std::tuple<std::string, int64_t, std::string, std::string>, uint64_t> measurements;
+  // The phase of each metric of each analysis run shown in the rollout object (revisions still
+  // in history only), per rollout: sluice_analysis_run_metric_phase.
+  struct MetricPhase {
+    int64_t revision = 0;
+    std::string run;
+    std::string metric;
+    std::string phase;
+  };
+  std::map<std::string, std::vector<MetricPhase>> analysis_metric_phases;
+  // (rollout, reason of the event that aborted) -> aborts since this process started.
+  std::map<std::pair<std::string, std::string>, uint64_t> aborts;
   uint64_t reconciles = 0;
   double reconcile_seconds_sum = 0;
   std::vector<std::pair<double, uint64_t>> reconcile_buckets;  // (le, cumulative count)
@@ -185,6 +197,12 @@ class Controller {
   void record(RolloutState& state, const strategies::Transition& t, const std::string& actor,
               strategies::Phase from, const nlohmann::json& evidence);
   void record_state(RolloutState& state);
+  // Counts one abort of `rollout` for sluice_rollout_aborts_total (reason: the event's reason).
+  void count_abort(const std::string& rollout, const std::string& reason) {
+    ++aborts_[{rollout, reason}];
+  }
+  // Drops the metric series of revisions no longer in the rollout's history.
+  void refresh_metric_series(const RolloutState& state, const nlohmann::json& rollout_json);
   void act(RolloutState& state, const strategies::Decision& d,
            const strategies::Observed& observed);
   Status route(RolloutState& state, const strategies::Decision& d);
@@ -275,8 +293,10 @@ class Controller {
   // Each rollout's phase in the last published read model (refresh_read_model() publishes early
   // rather than coalesce a phase away).
   std::map<std::string, std::string> published_phase_;
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> measurements_;
+  std::map<std::tuple<std::string, int64_t, std::string, std::string>, uint64_t> measurements_;
   std::map<std::string, std::map<std::string, uint64_t>> measured_;  // run -> metric/phase -> n
+  std::map<std::string, std::vector<ReadModel::MetricPhase>> analysis_metric_phases_;
+  std::map<std::pair<std::string, std::string>, uint64_t> aborts_;
   uint64_t reconciles_ = 0;
   double reconcile_seconds_sum_ = 0;
   std::map<double, uint64_t> reconcile_buckets_;

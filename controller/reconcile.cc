@@ -1,6 +1,7 @@
 // One reconcile pass: observe -> decide -> record (flushed) -> act -> route; and the read model.
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -196,7 +197,7 @@ strategies::Observed Controller::observe(const RolloutState& state) {
       for (const auto& [phase, n] : counts) {
         uint64_t& seen = measured_[name][m.name + "/" + phase];
         if (n > seen) {
-          measurements_[{state.name, m.name, phase}] += n - seen;
+          measurements_[{state.name, request.revision, m.name, phase}] += n - seen;
           seen = n;
         }
       }
@@ -257,6 +258,20 @@ bool same_run(const an::AnalysisRunStatus& a, const an::AnalysisRunStatus& b) {
   }
   return true;
 }
+
+// The revision of run `run` of `rollout`: run names are "<rollout>-r<revision>.a<attempt>.<what>"
+// (run_name, AnalysisRequest::key). nullopt for a name of that shape of another rollout.
+std::optional<int64_t> revision_of_run(const std::string& rollout, const std::string& run) {
+  const std::string prefix = rollout + "-r";
+  if (run.rfind(prefix, 0) != 0) return std::nullopt;
+  int64_t revision = 0;
+  size_t i = prefix.size();
+  for (; i < run.size() && run[i] >= '0' && run[i] <= '9'; ++i)
+    revision = revision * 10 + (run[i] - '0');
+  if (i == prefix.size() || run.compare(i, 2, ".a") != 0) return std::nullopt;
+  return revision;
+}
+
 }  // namespace
 
 bool Controller::capture_analysis_runs(RolloutState& state) {
@@ -307,6 +322,18 @@ ReconcileResult Controller::reconcile(const std::string& name) {
       strategies::decide(effective_spec(state), levels, observed, deps_.clock.now());
   const bool changed = !(d.status == state.status);
   strategies::Phase from = state.status.phase;
+  if (!state.status.aborted && d.status.aborted && !d.transitions.empty()) {
+    // The transition that aborted carries the abort's message (mark_aborted); later ones in the
+    // same decision may have replaced status.message, so fall back to the last.
+    const strategies::Transition* abort = &d.transitions.back();
+    for (const auto& t : d.transitions) {
+      if (t.message == d.status.message) {
+        abort = &t;
+        break;
+      }
+    }
+    count_abort(state.name, abort->reason);
+  }
   state.status = d.status;
   for (const auto& t : d.transitions) {
     for (auto& r : state.revisions) {
@@ -788,6 +815,7 @@ std::optional<json> Controller::rollout_json(const std::string& name) const {
 
 void Controller::refresh_read_model(const RolloutState& state) {
   auto next = std::make_shared<const json>(build_rollout_json(state));
+  refresh_metric_series(state, *next);
   // Publishing coalesces, but never across a phase: a phase that reached the read model and was
   // not published yet is published before the next one replaces it, so a watcher (GET
   // /api/v1/stream/rollouts) sees every phase change.
@@ -801,6 +829,35 @@ void Controller::refresh_read_model(const RolloutState& state) {
   }
   current = std::move(next);
   history_json_[state.name] = std::make_shared<const json>(build_history_json(state));
+}
+
+void Controller::refresh_metric_series(const RolloutState& state, const json& rollout_json) {
+  std::set<int64_t> kept;
+  for (const auto& r : state.revisions) kept.insert(r.number);
+  std::erase_if(measurements_, [&](const auto& m) {
+    return std::get<0>(m.first) == state.name && !kept.count(std::get<1>(m.first));
+  });
+  auto& phases = analysis_metric_phases_[state.name];
+  phases.clear();
+  for (const auto& run : rollout_json.at("analysisRuns")) {
+    const std::string name = run.value("name", "");
+    const std::optional<int64_t> revision = revision_of_run(state.name, name);
+    if (!revision || !kept.count(*revision)) continue;
+    for (const auto& m : run.at("metrics")) {
+      phases.push_back({*revision, name, m.value("name", ""), m.value("phase", "")});
+    }
+  }
+  // observe() counts only the runs live now (keys are unique per attempt, so a run that stopped
+  // never comes back): forget the counts of the others.
+  auto live = live_.find(state.name);
+  std::erase_if(measured_, [&](const auto& m) {
+    if (!revision_of_run(state.name, m.first)) return false;
+    if (live == live_.end()) return true;
+    for (const auto& [key, request] : live->second.analyses) {
+      if (run_name(state.name, key) == m.first) return false;
+    }
+    return true;
+  });
 }
 
 void Controller::schedule_publish() {
@@ -822,6 +879,8 @@ void Controller::publish_now() {
     published_phase_[name] = object->value("phase", "");
   model->history = history_json_;
   model->measurements = measurements_;
+  model->analysis_metric_phases = analysis_metric_phases_;
+  model->aborts = aborts_;
   model->reconciles = reconciles_;
   model->reconcile_seconds_sum = reconcile_seconds_sum_;
   for (const auto& [le, n] : reconcile_buckets_) model->reconcile_buckets.emplace_back(le, n);

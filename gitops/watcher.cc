@@ -112,6 +112,18 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         answer = status_;
       }
     }
+    if (on_problem) {
+      if (!outcome.fetch_status) {
+        on_problem(Problem::kFetchFailed, SourceError{"", outcome.fetch_status.message(), "", 0});
+      } else if (!outcome.build_status) {
+        on_problem(Problem::kFetchFailed,
+                   SourceError{outcome.fetch.head, outcome.build_status.message(), "", 0});
+      } else if (head_error && outcome.snapshot) {
+        // Only a new head brings a snapshot, so a refused commit is told once.
+        on_problem(outcome.snapshot->ok() ? Problem::kApplyFailed : Problem::kInvalidCommit,
+                   *head_error);
+      }
+    }
     schedule_next();
     auto waiters = std::move(current_waiters);
     current_waiters.clear();
@@ -215,6 +227,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   const RepoConfig config;
   const WatcherOptions options;
   ApplyFn apply;
+  ProblemFn on_problem;  // set before start(); called on the executor
   std::atomic<bool> stopped{false};
 
   // Executor-owned.
@@ -246,6 +259,7 @@ Watcher::Watcher(asio::any_io_executor executor, Clock& clock, Random& random, R
 
 Watcher::~Watcher() { stop(); }
 
+void Watcher::set_on_problem(ProblemFn fn) { impl_->on_problem = std::move(fn); }
 void Watcher::start() { impl_->start(); }
 void Watcher::stop() { impl_->stop(); }
 

@@ -58,6 +58,14 @@ class Watcher {
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
 
+  // What went wrong with the source, for the log: a failed fetch (or snapshot build), a new head
+  // refused because its manifests are invalid (error has the file and line), or a valid head
+  // whose apply failed. Called on the executor, once per failed attempt and once per refused head.
+  enum class Problem { kFetchFailed, kInvalidCommit, kApplyFailed };
+  using ProblemFn = std::function<void(Problem problem, const SourceError& error)>;
+  // Call before start().
+  void set_on_problem(ProblemFn fn);
+
   // Starts the fetch thread and the first fetch at once.
   void start();
   // Stops polling and joins the fetch thread (a fetch in progress finishes first; its result is

@@ -105,6 +105,8 @@ TEST_CASE("sluice serve never prints the repository password, and /api/v1/source
   const std::string& printed = serve.output();
   CHECK(printed.find("api listening") != std::string::npos);  // the startup line was captured
   CHECK(printed.find("127.0.0.1:" + std::to_string(git_port)) != std::string::npos);
+  // The failed fetches are logged (issue 20), and their libgit2 messages lose the password too.
+  CHECK(printed.find("\"event\":\"FetchFailed\"") != std::string::npos);
   CHECK(printed.find(secret) == std::string::npos);
 }
 

@@ -31,6 +31,7 @@ struct Harness {
   SeededRandom random{7};
   std::mutex mu;
   std::vector<Applied> applied;
+  std::vector<std::pair<Watcher::Problem, SourceError>> problems;  // what set_on_problem told
   std::unique_ptr<Watcher> watcher;
 
   void start(RepoConfig config, Duration poll = Duration(3'600'000)) {
@@ -46,6 +47,10 @@ struct Harness {
           applied.push_back({s, d});
           return Status::ok();
         });
+    watcher->set_on_problem([this](Watcher::Problem problem, const SourceError& e) {
+      std::lock_guard lock(mu);
+      problems.emplace_back(problem, e);
+    });
     loop = std::thread([this] { ioc.run(); });
     watcher->start();
   }
@@ -85,6 +90,10 @@ struct Harness {
   size_t count() {
     std::lock_guard lock(mu);
     return applied.size();
+  }
+  std::vector<std::pair<Watcher::Problem, SourceError>> told() {
+    std::lock_guard lock(mu);
+    return problems;
   }
 };
 
@@ -173,6 +182,14 @@ TEST_CASE("an invalid commit keeps the last good state and reports file:line",
   CHECK(json["error"]["file"] == "svc/orders.yaml");
   CHECK(json["error"]["line"] == 6);
   CHECK(json["error"]["commit"] == bad);
+  // The refused head is told once, with its file and line, however often it is fetched again.
+  REQUIRE(h.sync().is_ok());
+  auto told = h.told();
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].first == Watcher::Problem::kInvalidCommit);
+  CHECK(told[0].second.commit == bad);
+  CHECK(told[0].second.file == "svc/orders.yaml");
+  CHECK(told[0].second.line == 6);
 
   h.work.write("svc/orders.yaml", rollout_yaml("orders", 2, "1.1"));
   std::string fixed = h.work.commit("fixed");
@@ -236,6 +253,13 @@ TEST_CASE("fetch failures back off and keep the last good state", "[gitops][watc
   CHECK(*s.next_fetch_at - SystemClock::instance().now() > Duration(40 * 2));
   auto sync = h.sync();
   CHECK_FALSE(sync.is_ok());
+  // Every failed attempt is told (for the log), as a fetch failure with its message.
+  auto told = h.told();
+  REQUIRE(told.size() >= 3);
+  for (const auto& [problem, error] : told) {
+    CHECK(problem == Watcher::Problem::kFetchFailed);
+    CHECK_FALSE(error.message.empty());
+  }
 }
 
 TEST_CASE("a force-push is followed and marked", "[gitops][watcher]") {
