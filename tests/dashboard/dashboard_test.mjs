@@ -377,6 +377,26 @@ try {
   const failedColour = await colour(newest.locator('.run .phase.Failed'));
   const okColour = await colour(page.locator('#analysis .run-group').nth(1).locator('.metric .phase.Successful'));
   if (failedColour === okColour) fail('Failed and Successful badges share the colour ' + okColour);
+  // Drift, as Argo CD's OutOfSync: Git says 3 while 1 serves, and the Undo button says where it goes.
+  if (!aborted3.sync || aborted3.sync.status !== 'OutOfSync') fail('sync after the abort: ' + JSON.stringify(aborted3.sync));
+  const syncBanner = page.locator('#sync-banner');
+  await syncBanner.waitFor({ state: 'visible' });
+  const syncText = await syncBanner.innerText();
+  for (const want of ['OutOfSync', 'Git says 3', 'running 1']) {
+    if (!syncText.includes(want)) fail('the sync banner lacks "' + want + '": ' + syncText);
+  }
+  const undoText = await page.locator('#btn-undo').innerText();
+  if (!undoText.includes('revision 1') || !(await page.locator('#btn-undo').isEnabled())) {
+    fail('the Undo button does not say it goes to revision 1: ' + undoText);
+  }
+  // The instance tree: every instance of the serving revision, by id.
+  await page.locator('#instances-section').waitFor({ state: 'visible' });
+  const stableIds = (aborted3.instances || []).filter((i) => i.revision === 1).map((i) => i.id);
+  if (stableIds.length !== 2) fail('expected 2 instances of revision 1: ' + JSON.stringify(aborted3.instances));
+  const instancesText = await page.locator('#instances').innerText();
+  for (const id of stableIds) {
+    if (!instancesText.includes(id)) fail('the instance tree lacks ' + id + ': ' + instancesText);
+  }
   const shotAbort = join(artifactDir, 'dashboard-abort.png');
   await page.screenshot({ path: shotAbort, fullPage: true });
 
