@@ -149,6 +149,8 @@ void StateStore::retire_instance(const InstanceRecord& record) {
     std::error_code ec;
     fs::create_directories(fs::path(kept).parent_path(), ec);
     // Not fsynced, like the rest of this dir: losing it in a machine crash loses only history.
+    // The live log's size first, so a kept file never lacks it (kept_live_size).
+    if (!ec) (void)write_file_atomically(kept + ".size", std::to_string(tail.end_offset), false);
     if (!ec) (void)write_file_atomically(kept, tail.text, false);
   }
   remove_instance(record.id);
@@ -184,6 +186,14 @@ std::vector<StateStore::KeptLog> StateStore::kept_logs(const std::string& rollou
     return std::tie(a.revision, a.id) < std::tie(b.revision, b.id);
   });
   return out;
+}
+
+std::optional<uint64_t> StateStore::kept_live_size(const std::string& rollout, int64_t revision,
+                                                   const std::string& id) const {
+  std::ifstream in(kept_log_path(rollout, revision, id) + ".size");
+  uint64_t size = 0;
+  if (!(in >> size)) return std::nullopt;
+  return size;
 }
 
 Status StateStore::write_revision(const RevisionSpec& spec, int replicas) {

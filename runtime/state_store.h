@@ -72,6 +72,11 @@ class StateStore {
     std::string id;
   };
   std::vector<KeptLog> kept_logs(const std::string& rollout) const;  // by revision, then id
+  // The size the live log (without .1) had when the instance was retired: the kept file ends
+  // with those bytes, so a follower that had read up to offset N of the live log continues at
+  // kept size - that size + N. nullopt when unknown.
+  std::optional<uint64_t> kept_live_size(const std::string& rollout, int64_t revision,
+                                         const std::string& id) const;
   Status write_revision(const RevisionSpec& spec, int replicas);
   void remove_revision(const std::string& rollout, int64_t revision);
   Status write_role(const std::string& id, InstanceRole role);

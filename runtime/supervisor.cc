@@ -203,13 +203,21 @@ std::vector<InstanceLog> Supervisor::read_logs(const LogQuery& query) const {
       running = tail.found;
     }
     // Gone, or stopped between the snapshot and the read (retire_instance moved the log). A
-    // follower has seen that output already: the instance has nothing more to say.
-    if (!tail.found) {
-      if (after != query.after.end()) {
-        tail.end_offset = after->second;
-      } else {
-        tail = read_log_tail({kept}, query.tail_lines, share);
+    // follower gets what the instance wrote after its offset and before it stopped: the kept
+    // file ends with the whole live log (kept_live_size), so the offset maps onto it.
+    if (!tail.found && after != query.after.end()) {
+      const auto live_size = store_.kept_live_size(query.rollout, s.revision, s.id);
+      LogTail all = read_log_tail({kept}, 0, kKeptLogBytes);
+      tail.found = all.found;
+      tail.end_offset = after->second;
+      if (all.found && live_size && after->second <= *live_size &&
+          *live_size <= all.text.size()) {
+        const size_t from = all.text.size() - *live_size + after->second;
+        tail.text = all.text.substr(from, share);
+        tail.end_offset = after->second + tail.text.size();
       }
+    } else if (!tail.found) {
+      tail = read_log_tail({kept}, query.tail_lines, share);
     }
     out.push_back(
         {s.id, s.revision, running, std::move(tail.text), tail.truncated, tail.end_offset});

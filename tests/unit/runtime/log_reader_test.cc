@@ -94,6 +94,9 @@ TEST_CASE("a retired instance's log is kept for its revision until dropped", "[r
   const std::string kept = store.kept_log_path("shop", 2, rec.id);
   REQUIRE(fs::exists(kept));
   CHECK(read_log_tail({kept}, 0, 1 << 20).text == "started\ncrashed: exit 3\n");
+  // The live log was 16 bytes: the kept file's last 16 bytes are it (a follower's offset into
+  // the live log maps onto the kept file).
+  CHECK(store.kept_live_size("shop", 2, rec.id) == 16u);
   const auto listed = store.kept_logs("shop");
   REQUIRE(listed.size() == 1);
   CHECK(listed[0].revision == 2);
