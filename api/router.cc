@@ -228,7 +228,53 @@ Response redirect(std::string_view location) {
   return res;
 }
 
+// GET /api/v1/rollouts/{name}/logs?revision=N&instance=ID&tail=N: text/plain, like `kubectl
+// logs`; with several instances each line starts with "[<instance id>] " (kubectl --prefix).
+HandleResult handle_logs(const ApiContext& ctx, const std::string& name,
+                         const std::map<std::string, std::string>& query) {
+  controller::LogsRequest request;
+  request.rollout = name;
+  if (auto it = query.find("revision"); it != query.end()) {
+    auto rev = parse_int(it->second);
+    if (!rev || *rev <= 0)
+      return error_response(http::status::bad_request, "bad_request",
+                            "revision must be a positive integer (got '" + it->second + "')");
+    request.revision = *rev;
+  }
+  if (auto it = query.find("instance"); it != query.end()) request.instance = it->second;
+  if (auto it = query.find("tail"); it != query.end()) {
+    auto tail = parse_int(it->second);
+    if (!tail || *tail < 0 || *tail > kMaxLogTailLines)
+      return error_response(http::status::bad_request, "bad_request",
+                            "tail must be a number of lines from 0 to " +
+                                std::to_string(kMaxLogTailLines) + " (got '" + it->second + "')");
+    request.tail_lines = static_cast<size_t>(*tail);
+  }
+  auto logs = ctx.facade.logs(request);
+  if (!logs.is_ok()) return status_response(logs.status());
+  if (truthy(query, "follow")) return LogStream{std::move(request)};
+  return text_response(http::status::ok, "text/plain; charset=utf-8",
+                       format_instance_logs(*logs, logs->size() > 1));
+}
+
 }  // namespace
+
+std::string format_instance_logs(const std::vector<runtime::InstanceLog>& logs, bool prefix) {
+  std::string out;
+  for (const auto& log : logs) {
+    const std::string tag = prefix ? "[" + log.instance + "] " : std::string();
+    size_t start = 0;
+    while (start < log.text.size()) {
+      size_t end = log.text.find('\n', start);
+      if (end == std::string::npos) end = log.text.size();
+      out += tag;
+      out.append(log.text, start, end - start);
+      out += '\n';
+      start = end + 1;
+    }
+  }
+  return out;
+}
 
 std::optional<std::string> percent_decode(std::string_view text) {
   std::string out;
@@ -370,6 +416,11 @@ HandleResult handle(const Request& req, const ApiContext& ctx) {
     }
     if (!ctx.facade.get_rollout(name)) return unknown_rollout(name);
     return handle_events(req, ctx, name, *query);
+  }
+  if (sub == "logs") {
+    if (!get) return method_not_allowed("GET");
+    if (auto a = authorize(req, ctx, Role::kViewer); a.denied) return std::move(*a.denied);
+    return handle_logs(ctx, name, *query);
   }
   if (auto verb = parse_verb(sub)) {
     if (!post) return method_not_allowed("POST");

@@ -1,7 +1,9 @@
 #include "api/server.h"
 
 #include <atomic>
+#include <chrono>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -252,6 +254,16 @@ class Session : public std::enable_shared_from_this<Session> {
       stream_slot_ = std::move(taken.slot);
       return start_stream(*stream);
     }
+    if (auto* logs = std::get_if<LogStream>(&result)) {
+      auto taken = core_->rollout_streams->take(client);
+      if (!taken.slot) {
+        keep_alive_ = false;
+        return send(too_many("too_many_streams",
+                             "too many streams from this client or in all; try again later"));
+      }
+      stream_slot_ = std::move(taken.slot);
+      return start_log_stream(std::move(logs->request));
+    }
     start_deferred(std::get<Deferred>(std::move(result)));
   }
 
@@ -388,6 +400,54 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // --- Instance logs, followed (text/plain, close-delimited) ---------------------------------
+
+  void start_log_stream(controller::LogsRequest request) {
+    state_ = State::kStreaming;
+    stream_.expires_never();
+    enqueue(std::string("HTTP/1.1 200 OK\r\n"
+                        "Content-Type: text/plain; charset=utf-8\r\n"
+                        "Cache-Control: no-cache\r\n"
+                        "Connection: close\r\n"
+                        "X-Accel-Buffering: no\r\n\r\n"));
+    log_request_ = std::move(request);
+    log_deadline_ = std::chrono::steady_clock::now() + options().log_follow_limit;
+    poll_logs();
+    watch_for_disconnect();
+  }
+
+  // Reads what each instance wrote since the last poll and sends its complete lines; then polls
+  // again after log_follow_interval, until the client leaves, the rollout or revision goes
+  // away (the facade answers an error), or log_follow_limit passes.
+  void poll_logs() {
+    if (state_ != State::kStreaming) return;
+    controller::LogsRequest request = *log_request_;
+    request.after = log_offsets_;
+    auto logs = core_->facade.logs(request);
+    if (!logs.is_ok()) return close();
+    if (logs->size() > 1) log_prefix_ = true;
+    std::string out;
+    for (auto& log : *logs) {
+      log_offsets_[log.instance] = log.end_offset;
+      std::string& pending = log_pending_[log.instance];
+      pending += log.text;
+      // Whole lines only, so prefixed lines of two instances never interleave mid-line; a line
+      // longer than the byte bound is sent as it is.
+      size_t cut = pending.rfind('\n');
+      if (cut == std::string::npos && pending.size() > request.max_bytes) cut = pending.size() - 1;
+      if (cut == std::string::npos) continue;
+      log.text = pending.substr(0, cut + 1);
+      pending.erase(0, cut + 1);
+      out += format_instance_logs({log}, log_prefix_);
+    }
+    if (!out.empty()) enqueue(std::move(out));
+    if (std::chrono::steady_clock::now() >= log_deadline_) return close();
+    heartbeat_.expires_after(options().log_follow_interval);
+    heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->poll_logs();
+    });
+  }
+
   // The client never sends after the request; any read completion means it went away.
   void watch_for_disconnect() {
     stream_.socket().async_read_some(
@@ -447,6 +507,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   uint64_t last_event_id_ = 0;
   std::array<char, 512> probe_{};
+  // Log following state.
+  std::optional<controller::LogsRequest> log_request_;
+  std::map<std::string, uint64_t> log_offsets_;   // instance -> end_offset of the last read
+  std::map<std::string, std::string> log_pending_;  // instance -> a line not yet complete
+  bool log_prefix_ = false;  // several instances seen: prefix every line with its id
+  std::chrono::steady_clock::time_point log_deadline_{};
 };
 
 // Polls until every session is gone or the grace period ends, then closes the rest.

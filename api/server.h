@@ -72,6 +72,10 @@ struct ServerOptions {
   Duration write_timeout = Duration(30'000);
   size_t max_requests_per_connection = 1000;
   Duration heartbeat_interval = Duration(15'000);
+  // GET .../logs?follow=1: how often the instance logs are read for new output, and how long
+  // one follow stream lasts at most (the client reconnects to go on).
+  Duration log_follow_interval = Duration(500);
+  Duration log_follow_limit = Duration(3'600'000);
   size_t max_stream_backlog = 4096;
   // Limits (see the header comment). A client is a valid token's name, else the peer address.
   size_t max_connections = 1024;           // ordinary connections, all clients

@@ -211,4 +211,59 @@ Result<uint64_t> ApiClient::stream_events(
   }
 }
 
+Status ApiClient::stream_text(const std::string& target,
+                              const std::function<bool(std::string_view)>& on_text,
+                              Duration max_wait) {
+  last_stream_status_ = 0;
+  auto addr = parse_server_url(server_url_);
+  if (!addr.is_ok()) return addr.status();
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  if (auto c = connect(ioc, stream, *addr, timeout_, server_url_); !c.is_ok()) return c.status();
+  auto req = make_request(http::verb::get, target, *addr, token_, "");
+  stream.expires_after(timeout_);
+  auto ec = run_op(ioc, [&](auto handler) { http::async_write(stream, req, handler); });
+  if (ec) return transport_error("cannot send to", ec, server_url_);
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  stream.expires_after(timeout_);
+  ec = run_op(ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+  if (ec) return transport_error("no answer from", ec, server_url_);
+  const int status = static_cast<int>(parser.get().result_int());
+  if (status != 200) {
+    last_stream_status_ = status;
+    stream.expires_after(timeout_);
+    ec = run_op(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+    HttpReply reply;
+    reply.status = status;
+    reply.json = nlohmann::json::parse(parser.get().body(), nullptr, false);
+    if (reply.json.is_discarded()) reply.json = nullptr;
+    return Status(status == 404   ? StatusCode::kNotFound
+                  : status == 401 ? StatusCode::kUnauthenticated
+                  : status == 403 ? StatusCode::kPermissionDenied
+                                  : StatusCode::kInternal,
+                  reply.error_message());
+  }
+  // The body runs until the server closes: read raw bytes past the parsed header.
+  if (buffer.size() > 0) {
+    const std::string_view first(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (!on_text(first)) return Status::ok();
+    buffer.consume(buffer.size());
+  }
+  std::array<char, 4096> chunk{};
+  for (;;) {
+    stream.expires_after(max_wait);
+    size_t n = 0;
+    ec = run_op(ioc, [&](auto handler) {
+      stream.async_read_some(asio::buffer(chunk), [&n, handler](beast::error_code e, size_t got) {
+        n = got;
+        handler(e);
+      });
+    });
+    if (ec) return Status::ok();  // closed by the server, or quiet for max_wait
+    if (!on_text(std::string_view(chunk.data(), n))) return Status::ok();
+  }
+}
+
 }  // namespace sluice::cli

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -48,6 +49,13 @@ class ApiClient {
   Result<uint64_t> stream_events(const std::string& target, uint64_t last_event_id,
                                  const std::function<bool(const nlohmann::json&)>& on_event,
                                  Duration max_wait);
+
+  // Reads a close-delimited text stream from `target` (logs?follow=1), calling on_text with
+  // each chunk as it arrives until on_text returns false, the server closes the stream, or
+  // `max_wait` passes without any byte. On a non-200 answer returns an error carrying the
+  // API's message (last_stream_status() tells the status).
+  Status stream_text(const std::string& target,
+                     const std::function<bool(std::string_view)>& on_text, Duration max_wait);
 
   // The HTTP status of the last non-2xx stream answer (for exit codes); 0 when none.
   int last_stream_status() const { return last_stream_status_; }

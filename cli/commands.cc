@@ -21,6 +21,7 @@ void register_all_commands(CLI::App& app, CommandRegistry& registry) {
   register_sync_command(app, registry);
   register_journal_commands(app, registry);
   register_router_command(app, registry);
+  register_logs_command(app, registry);
 }
 
 }  // namespace sluice::cli

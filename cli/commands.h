@@ -29,6 +29,7 @@ void register_client_commands(CLI::App& app, CommandRegistry& registry);   // co
 void register_journal_commands(CLI::App& app, CommandRegistry& registry);  // commands_journal.cc
 void register_sync_command(CLI::App& app, CommandRegistry& registry);      // commands_sync.cc
 void register_router_command(CLI::App& app, CommandRegistry& registry);    // commands_router.cc
+void register_logs_command(CLI::App& app, CommandRegistry& registry);      // commands_logs.cc
 void register_all_commands(CLI::App& app, CommandRegistry& registry);
 
 }  // namespace sluice::cli

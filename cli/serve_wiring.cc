@@ -333,6 +333,10 @@ class ServeController final : public controller::ControlFacade {
   void command(const controller::VerbRequest& request, controller::VerbCallback done) override {
     facade_->command(request, std::move(done));
   }
+  Result<std::vector<runtime::InstanceLog>> logs(
+      const controller::LogsRequest& request) const override {
+    return facade_->logs(request);
+  }
   nlohmann::json source() const override { return facade_->source(); }
   void sync(std::function<void(Result<nlohmann::json>)> done) override {
     facade_->sync(std::move(done));

@@ -1,6 +1,8 @@
 #include "controller/control_facade.h"
 
+#include <set>
 #include <tuple>
+
 #include "controller/undo_sync.h"
 
 #include <fmt/format.h>
@@ -170,6 +172,51 @@ void ControllerFacade::command(const VerbRequest& request, VerbCallback done) {
     controller_.publish_now();
     done(std::move(result));
   });
+}
+
+Result<std::vector<runtime::InstanceLog>> ControllerFacade::logs(
+    const LogsRequest& request) const {
+  std::shared_ptr<const ReadModel> model;
+  {
+    std::lock_guard lock(mu_);
+    model = model_;
+  }
+  auto history = model->history.find(request.rollout);
+  if (!model->rollouts.count(request.rollout) || history == model->history.end()) {
+    return not_found(fmt::format("rollout {} not found", request.rollout));
+  }
+  // Only revisions in history have logs to show: a kept log outlives its instance exactly as
+  // long as its revision stays in history (revisionHistoryLimit).
+  std::set<int64_t> in_history;
+  std::string listed;
+  for (const auto& item : history->second->value("items", json::array())) {
+    const int64_t number = item.value("revision", int64_t{0});
+    in_history.insert(number);
+  }
+  for (int64_t number : in_history) listed += (listed.empty() ? "" : ", ") + std::to_string(number);
+  if (request.revision && !in_history.count(*request.revision)) {
+    return not_found(fmt::format("rollout {} has no revision {} in its history (revisions: {})",
+                                 request.rollout, *request.revision,
+                                 listed.empty() ? "none" : listed));
+  }
+  runtime::LogQuery query;
+  query.rollout = request.rollout;
+  query.revision = request.revision;
+  query.instance = request.instance;
+  query.tail_lines = request.tail_lines;
+  query.max_bytes = request.max_bytes;
+  query.after = request.after;
+  std::vector<runtime::InstanceLog> logs = controller_.runtime().read_logs(query);
+  std::erase_if(logs, [&](const runtime::InstanceLog& l) { return !in_history.count(l.revision); });
+  if (!request.instance.empty() && logs.empty()) {
+    return not_found(
+        request.revision
+            ? fmt::format("rollout {} revision {} has no instance {} with logs", request.rollout,
+                          *request.revision, request.instance)
+            : fmt::format("rollout {} has no instance {} with logs", request.rollout,
+                          request.instance));
+  }
+  return logs;
 }
 
 json ControllerFacade::source() const {

@@ -43,6 +43,7 @@ class ControllerFacade final : public ControlFacade {
   std::unique_ptr<Subscription> watch_rollouts(const std::string& rollout,
                                                EventCallback on_change) override;
   void command(const VerbRequest& request, VerbCallback done) override;
+  Result<std::vector<runtime::InstanceLog>> logs(const LogsRequest& request) const override;
   nlohmann::json source() const override;
   void sync(std::function<void(Result<nlohmann::json>)> done) override;
   void request_refresh(const std::string& reason) override;

@@ -202,6 +202,8 @@ void Controller::trim_history(RolloutState& state) {
              !state.status.replicas.count(r.number);
     });
     if (victim == state.revisions.end()) break;
+    // Its instances' kept logs leave with it (the disk bound of "sluice logs --revision").
+    deps_.runtime.drop_logs(state.name, victim->number);
     state.revisions.erase(victim);
   }
 }
@@ -397,6 +399,7 @@ void Controller::delete_rollout(const std::string& name) {
   for (const auto& [key, req] : live_[name].analyses) runs.push_back(run_name(name, key));
   auto remove = [this, name, scale_down = std::move(scale_down), runs = std::move(runs)] {
     for (const auto& spec : scale_down) deps_.runtime.scale(spec, 0);
+    deps_.runtime.drop_logs(name, std::nullopt);
     for (const auto& run : runs) deps_.analysis.terminate(run);
     deps_.router.remove(name);
   };

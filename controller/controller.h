@@ -143,6 +143,9 @@ class Controller {
   // The whole state as one JSON value (a snapshot; also what tests compare after replay).
   nlohmann::json snapshot() const;
 
+  // The runtime the controller drives. Its read_logs() may be called from any thread.
+  const runtime::Runtime& runtime() const { return deps_.runtime; }
+
   // A new commit's manifests: new revisions for changed templates, specs updated in place,
   // pruned Rollouts removed. Queues every Rollout.
   void apply_desired(const DesiredState& desired);

@@ -8,13 +8,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "base/status.h"
+#include "runtime/runtime.h"
 
 namespace sluice::controller {
 
@@ -27,6 +30,16 @@ struct VerbRequest {
   bool full = false;                // promote ?full=1
   std::optional<int64_t> revision;  // undo ?revision=N
   std::string actor;                // who asked: token name, "cli", "anonymous"
+};
+
+// GET /api/v1/rollouts/{name}/logs: which instance output to read.
+struct LogsRequest {
+  std::string rollout;
+  std::optional<int64_t> revision;  // absent: every revision in history with logs
+  std::string instance;             // "" = every instance
+  size_t tail_lines = 0;            // 0 = as much as the byte bound allows
+  size_t max_bytes = 1 << 20;       // for all instances together
+  std::map<std::string, uint64_t> after;  // follow: runtime::LogQuery::after
 };
 
 // The result of a verb: the rollout object after the verb, or an error
@@ -67,6 +80,14 @@ class ControlFacade {
   }
 
   virtual void command(const VerbRequest& request, VerbCallback done) = 0;
+
+  // Instance output, oldest instance first (runtime::Runtime::read_logs), including instances
+  // that are gone while their revision is in history. kNotFound names what is unknown: the
+  // rollout, a revision not in its history, or an instance of neither. Any thread; reads files.
+  virtual Result<std::vector<runtime::InstanceLog>> logs(const LogsRequest& request) const {
+    (void)request;
+    return unavailable("logs are not available from this server");
+  }
 
   virtual nlohmann::json source() const = 0;  // GET /api/v1/source
   // Fetch now; `done` runs once the fetched commit has been applied (or failed).

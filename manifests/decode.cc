@@ -3,6 +3,8 @@
 // live here; checks that relate fields or documents live in validate.cc.
 #include "manifests/decode.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 namespace sluice::manifests {
@@ -166,9 +168,13 @@ struct StepHolder {
   std::optional<RolloutAnalysis> analysis;
   std::optional<SetHeaderRoute> set_header_route;
   bool valid = true;
+  size_t source_index = 0;  // N of "steps[N]": the list skips items that are not mappings
 };
 
 void decode_step(ObjectReader& r, StepHolder& s) {
+  if (const size_t open = r.path().rfind('['); open != std::string::npos) {
+    s.source_index = std::strtoul(r.path().c_str() + open + 1, nullptr, 10);
+  }
   const std::string which =
       r.exactly_one({"setWeight", "pause", "setCanaryScale", "analysis", "setHeaderRoute"});
   s.valid = r.schema_mode() || !which.empty();
@@ -212,8 +218,11 @@ void decode_canary(ObjectReader& r, CanaryStrategy& c) {
   std::vector<StepHolder> steps;
   r.list<StepHolder>("steps", steps, decode_step);
   c.steps.clear();
+  DocumentOrigin* origin = r.ctx().origin;
+  if (origin != nullptr) origin->canary_step_sources.clear();
   for (auto& s : steps) {
     if (!s.valid) continue;
+    if (origin != nullptr) origin->canary_step_sources.push_back(s.source_index);
     if (s.set_weight)
       c.steps.emplace_back(SetWeightStep{*s.set_weight});
     else if (s.pause)

@@ -338,10 +338,9 @@ void load_document(const std::string& file, int index, const YAML::Node& doc,
         kind.empty()
             ? "missing; must be Rollout or AnalysisTemplate"
             : fmt::format("unknown kind \"{}\"; must be Rollout or AnalysisTemplate", kind);
-    for (const char* known : {"Rollout", "AnalysisTemplate"}) {
-      if (!kind.empty() && kind != known && edit_distance(kind, known) <= 3) {
-        message += fmt::format("; did you mean \"{}\"?", known);
-      }
+    if (const std::string known = closest_name(kind, {"Rollout", "AnalysisTemplate"});
+        !kind.empty() && !known.empty()) {
+      message += fmt::format("; did you mean \"{}\"?", known);
     }
     ctx.kind = "";
     ctx.error(n.IsDefined() ? ctx.pos_of(n) : origin.pos, "kind", message);

@@ -46,6 +46,12 @@ SourcePos DocumentOrigin::find(const std::string& path) const {
   }
 }
 
+std::string DocumentOrigin::canary_step_path(size_t model_index) const {
+  const size_t source_index =
+      model_index < canary_step_sources.size() ? canary_step_sources[model_index] : model_index;
+  return fmt::format("spec.strategy.canary.steps[{}]", source_index);
+}
+
 std::string Diagnostic::to_string() const {
   std::string out = pos.file.empty() ? std::string("<input>") : pos.file;
   if (pos.known()) out += fmt::format(":{}:{}", pos.line, pos.column);

@@ -376,6 +376,11 @@ struct DocumentOrigin {
   std::unordered_map<std::string, SourcePos> positions;
   // Returns the position of path, or of its nearest ancestor that has one.
   SourcePos find(const std::string& path) const;
+  // A canary step that fails to decode is left out of the model, so the model's step i may be a
+  // later step of the file. This holds the file's index of each decoded step (empty: the same).
+  std::vector<size_t> canary_step_sources;
+  // "spec.strategy.canary.steps[N]" with N the file's index of the model's step model_index.
+  std::string canary_step_path(size_t model_index) const;
 };
 
 // One validation problem, printed as `file:line:col: Kind/name: field.path: message`.

@@ -11,6 +11,7 @@
 #include "manifests/decode.h"
 #include "manifests/expand.h"
 #include "manifests/loader.h"
+#include "manifests/yaml_reader.h"
 
 namespace sluice::manifests {
 
@@ -91,6 +92,10 @@ std::optional<std::string> known_expansion(const std::string& text,
 class DocChecker {
  public:
   DocChecker(DocContext& ctx) : ctx_(ctx) {}
+  std::string canary_step_path(size_t model_index) const {
+    return ctx_.origin ? ctx_.origin->canary_step_path(model_index)
+                       : DocumentOrigin{}.canary_step_path(model_index);
+  }
   void error(const std::string& path, const std::string& message) {
     ctx_.error(ctx_.origin ? ctx_.origin->find(path) : SourcePos{ctx_.file, 0, 0}, path, message);
   }
@@ -275,7 +280,7 @@ void check_canary(DocChecker& c, const RolloutSpec& spec, const CanaryStrategy& 
             "the built-in router needs spec.service.listen (the front door to route)");
   }
   for (size_t i = 0; i < canary.steps.size(); ++i) {
-    const std::string path = fmt::format("{}.steps[{}]", base, i);
+    const std::string path = c.canary_step_path(i);
     if (const auto* route = std::get_if<SetHeaderRoute>(&canary.steps[i])) {
       if (!routed) c.error(path + ".setHeaderRoute", "needs spec.strategy.canary.trafficRouting");
       check_header_route(c, path + ".setHeaderRoute", *route);
@@ -400,8 +405,39 @@ void validate_analysis_template(DocContext& ctx, const AnalysisTemplate& templ) 
 
 namespace {
 
+// Every args entry must be declared by one of the referenced templates: an undeclared name is
+// a misspelling whose value would be dropped while the template's default applies. Checked only
+// when every referenced template was found (a missing one is reported on its own, and might
+// declare the arg).
+void check_arg_names(ManifestSet& set, const LoadedRollout& lr, const std::string& path,
+                     const RolloutAnalysis& analysis,
+                     const std::vector<const LoadedAnalysisTemplate*>& templates) {
+  std::vector<std::string> declared;
+  std::string checked;
+  for (const auto* t : templates) {
+    for (const auto& arg : t->templ.spec.args) declared.push_back(arg.name);
+    checked += fmt::format("{}\"{}\" ({}:{})", checked.empty() ? "" : ", ",
+                           t->templ.metadata.name, t->origin.file, t->origin.pos.line);
+  }
+  for (size_t i = 0; i < analysis.args.size(); ++i) {
+    const std::string& name = analysis.args[i].name;
+    if (std::find(declared.begin(), declared.end(), name) != declared.end()) continue;
+    const std::string arg_path = fmt::format("{}.args[{}].name", path, i);
+    std::string message =
+        fmt::format("argument \"{}\" is declared by no referenced AnalysisTemplate (checked {})",
+                    name, checked);
+    if (const std::string best = closest_name(name, declared); !best.empty()) {
+      message += fmt::format("; did you mean \"{}\"?", best);
+    }
+    set.diagnostics.push_back(
+        {lr.origin.find(arg_path), "Rollout", lr.rollout.metadata.name, arg_path, message});
+  }
+}
+
 void check_refs(ManifestSet& set, const LoadedRollout& lr, const std::string& path,
                 const RolloutAnalysis& analysis) {
+  std::vector<const LoadedAnalysisTemplate*> found;
+  bool all_found = true;
   for (size_t i = 0; i < analysis.templates.size(); ++i) {
     const std::string ref_path = fmt::format("{}.templates[{}].templateName", path, i);
     const std::string& name = analysis.templates[i].template_name;
@@ -414,8 +450,10 @@ void check_refs(ManifestSet& set, const LoadedRollout& lr, const std::string& pa
                                  ref_path,
                                  fmt::format("no AnalysisTemplate named \"{}\" (known: {})", name,
                                              known.empty() ? "none" : known)});
+      all_found = false;
       continue;
     }
+    found.push_back(t);
     for (const auto& arg : t->templ.spec.args) {
       if (arg.value) continue;
       const bool given = std::any_of(analysis.args.begin(), analysis.args.end(),
@@ -427,6 +465,7 @@ void check_refs(ManifestSet& set, const LoadedRollout& lr, const std::string& pa
       }
     }
   }
+  if (all_found) check_arg_names(set, lr, path, analysis, found);
 }
 
 }  // namespace
@@ -461,7 +500,7 @@ void validate_set(ManifestSet& set) {
     if (const auto* canary = std::get_if<CanaryStrategy>(&spec.strategy)) {
       for (size_t i = 0; i < canary->steps.size(); ++i) {
         if (const auto* a = std::get_if<RolloutAnalysis>(&canary->steps[i])) {
-          check_refs(set, lr, fmt::format("spec.strategy.canary.steps[{}].analysis", i), *a);
+          check_refs(set, lr, lr.origin.canary_step_path(i) + ".analysis", *a);
         }
       }
       if (canary->analysis) check_refs(set, lr, "spec.strategy.canary.analysis", *canary->analysis);

@@ -444,36 +444,47 @@ void ObjectReader::report_unknown_keys() {
     if (!kv.first.IsScalar()) continue;
     const std::string& key = kv.first.Scalar();
     if (known_.count(key)) continue;
-    std::string best;
-    size_t best_distance = SIZE_MAX;
-    for (const auto& k : known_) {
-      const size_t d = edit_distance(key, k);
-      if (d < best_distance) {
-        best_distance = d;
-        best = k;
-      }
-    }
+    const std::string best = closest_name(key, {known_.begin(), known_.end()});
     std::string message = fmt::format("unknown field \"{}\"", key);
-    if (!best.empty() && best_distance <= std::max<size_t>(2, key.size() / 3)) {
-      message += fmt::format("; did you mean \"{}\"?", best);
-    }
+    if (!best.empty()) message += fmt::format("; did you mean \"{}\"?", best);
     ctx_.error(kv.first, child_path(key.c_str()), message);
   }
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   if (a.size() > 64 || b.size() > 64) return std::max(a.size(), b.size());
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  auto same = [](char x, char y) { return std::tolower(x) == std::tolower(y); };
+  // Three rows: the transposition looks two rows back.
+  std::vector<size_t> before(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t cost = (std::tolower(a[i - 1]) == std::tolower(b[j - 1])) ? 0 : 1;
+      const size_t cost = same(a[i - 1], b[j - 1]) ? 0 : 1;
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && same(a[i - 1], b[j - 2]) && same(a[i - 2], b[j - 1])) {
+        cur[j] = std::min(cur[j], before[j - 2] + 1);
+      }
     }
+    std::swap(before, prev);
     std::swap(prev, cur);
   }
   return prev[b.size()];
+}
+
+std::string closest_name(const std::string& name, const std::vector<std::string>& candidates) {
+  const size_t allowed = name.size() <= 4 ? 1 : std::max<size_t>(2, name.size() / 3);
+  std::string best;
+  size_t best_distance = SIZE_MAX;
+  for (const auto& candidate : candidates) {
+    if (candidate == name) continue;
+    const size_t d = edit_distance(name, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  return best_distance <= allowed ? best : std::string();
 }
 
 }  // namespace sluice::manifests

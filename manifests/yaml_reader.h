@@ -168,6 +168,8 @@ class ObjectReader {
       T value{};
       object<T>(key, value, fn, description);
       out = std::move(value);
+    } else {
+      raw(key);  // still a known key, so a misspelling of it gets "did you mean"
     }
   }
 
@@ -233,7 +235,12 @@ class ObjectReader {
   bool unknown_reported_ = false;
 };
 
-// Levenshtein distance, for "did you mean".
+// Damerau-Levenshtein distance (optimal string alignment: an adjacent transposition counts 1),
+// case-insensitive, for "did you mean".
 size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate closest to name when it is close enough to be a likely misspelling (the allowed
+// distance grows with the length of name: 1 up to 4 characters, then a third of it, at least 2);
+// "" otherwise.
+std::string closest_name(const std::string& name, const std::vector<std::string>& candidates);
 
 }  // namespace sluice::manifests

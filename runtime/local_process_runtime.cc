@@ -78,4 +78,14 @@ void LocalProcessRuntime::set_before_stop(BeforeStop before_stop) {
   supervisor_->set_before_stop(std::move(before_stop));
 }
 
+std::vector<InstanceLog> LocalProcessRuntime::read_logs(const LogQuery& query) const {
+  return supervisor_->read_logs(query);
+}
+
+void LocalProcessRuntime::drop_logs(std::string_view rollout, std::optional<int64_t> revision) {
+  asio::post(supervisor_->strand(), [s = supervisor_, rollout = std::string(rollout), revision] {
+    s->drop_logs(rollout, revision);
+  });
+}
+
 }  // namespace sluice::runtime

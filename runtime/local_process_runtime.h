@@ -72,6 +72,8 @@ class LocalProcessRuntime final : public Runtime {
   std::vector<std::string> rollouts() const override;
   void set_listener(Listener listener) override;
   void set_before_stop(BeforeStop before_stop) override;
+  std::vector<InstanceLog> read_logs(const LogQuery& query) const override;
+  void drop_logs(std::string_view rollout, std::optional<int64_t> revision) override;
 
  private:
   std::shared_ptr<Supervisor> supervisor_;

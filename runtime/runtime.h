@@ -7,6 +7,7 @@
 // the controller posts them to its strand.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -78,6 +79,30 @@ struct HookResult {
   Duration took{0};
 };
 
+// Which instance logs to read (Runtime::read_logs).
+struct LogQuery {
+  std::string rollout;
+  std::optional<int64_t> revision;  // absent: every revision that has logs
+  std::string instance;             // "" = every instance
+  size_t tail_lines = 0;            // 0 = as many as max_bytes allows
+  // The most bytes of log text returned in all (shared among the instances), so one request
+  // cannot make the server read a whole disk.
+  size_t max_bytes = 1 << 20;
+  // Follow mode: instance id -> the end_offset a previous read returned. Those instances return
+  // only what was written after it (all of the current file when it is now shorter: it was
+  // rotated); tail_lines does not apply to them.
+  std::map<std::string, uint64_t> after;
+};
+
+struct InstanceLog {
+  std::string instance;  // the instance id
+  int64_t revision = 0;
+  bool running = false;  // false: the instance is gone; the log was kept for its revision
+  std::string text;      // the last lines, at most the query's share of max_bytes
+  bool truncated = false;  // older output exists that is not in text
+  uint64_t end_offset = 0;  // where text ends in the instance's current log file (for `after`)
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -117,6 +142,18 @@ class Runtime {
   // request may be sent to the endpoint. In-flight requests finish.
   using BeforeStop = std::function<void(const InstanceStatus&)>;
   virtual void set_before_stop(BeforeStop before_stop) = 0;
+
+  // Instance output (stdout and stderr), oldest instance first: of running instances, and of
+  // instances that are gone but whose revision is still in the Rollout's history (an aborted
+  // canary's output stays readable until drop_logs()). Any thread (the API's): reads files
+  // only, never blocks on the runtime's strand. A Kubernetes runtime maps it to the pod log API.
+  virtual std::vector<InstanceLog> read_logs(const LogQuery& query) const = 0;
+
+  // The kept logs of a revision that left history (revision set), or of every revision of a
+  // Rollout that was deleted (revision absent), are removed; so are those of its instances that
+  // are still stopping, once they have stopped. A later scale() of that revision keeps logs
+  // again. Called on the controller strand; does not block.
+  virtual void drop_logs(std::string_view rollout, std::optional<int64_t> revision) = 0;
 };
 
 }  // namespace sluice::runtime

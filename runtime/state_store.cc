@@ -4,7 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <tuple>
 #include <limits>
 #include <fstream>
 #include <sstream>
@@ -12,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "runtime/log_reader.h"
 #include "runtime/spec_codec.h"
 
 namespace sluice::runtime {
@@ -130,6 +134,66 @@ void StateStore::remove_instance(const std::string& id) {
   fs::remove(role_path(id), ec);
   fs::remove(log_path(id), ec);
   fs::remove(log_path(id) + ".1", ec);
+}
+
+std::string StateStore::kept_log_path(const std::string& rollout, int64_t revision,
+                                      const std::string& id) const {
+  return fmt::format("{}/logs/{}/{}/{}.log", root_, rollout, revision, id);
+}
+
+void StateStore::retire_instance(const InstanceRecord& record) {
+  const std::string kept = kept_log_path(record.rollout, record.revision, record.id);
+  const LogTail tail =
+      read_log_tail({log_path(record.id) + ".1", log_path(record.id)}, 0, kKeptLogBytes);
+  if (tail.found) {
+    std::error_code ec;
+    fs::create_directories(fs::path(kept).parent_path(), ec);
+    // Not fsynced, like the rest of this dir: losing it in a machine crash loses only history.
+    // The live log's size first, so a kept file never lacks it (kept_live_size).
+    if (!ec) (void)write_file_atomically(kept + ".size", std::to_string(tail.end_offset), false);
+    if (!ec) (void)write_file_atomically(kept, tail.text, false);
+  }
+  remove_instance(record.id);
+}
+
+void StateStore::remove_kept_logs(const std::string& rollout, std::optional<int64_t> revision) {
+  std::error_code ec;
+  const fs::path dir = fs::path(root_) / "logs" / rollout;
+  if (revision) {
+    fs::remove_all(dir / std::to_string(*revision), ec);
+    fs::remove(dir, ec);  // only when it is now empty
+  } else {
+    fs::remove_all(dir, ec);
+  }
+}
+
+std::vector<StateStore::KeptLog> StateStore::kept_logs(const std::string& rollout) const {
+  std::vector<KeptLog> out;
+  std::error_code ec;
+  const fs::path dir = fs::path(root_) / "logs" / rollout;
+  for (fs::directory_iterator revs(dir, ec), end; !ec && revs != end; revs.increment(ec)) {
+    const std::string name = revs->path().filename().string();
+    char* stop = nullptr;
+    const long long revision = std::strtoll(name.c_str(), &stop, 10);
+    if (name.empty() || *stop != '\0' || !revs->is_directory(ec)) continue;
+    std::error_code inner;
+    for (fs::directory_iterator f(revs->path(), inner); !inner && f != end; f.increment(inner)) {
+      if (f->path().extension() != ".log") continue;
+      out.push_back({revision, f->path().stem().string()});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const KeptLog& a, const KeptLog& b) {
+    return std::tie(a.revision, a.id) < std::tie(b.revision, b.id);
+  });
+  return out;
+}
+
+std::optional<uint64_t> StateStore::kept_live_size(const std::string& rollout, int64_t revision,
+                                                   const std::string& id) const {
+  std::ifstream in(kept_log_path(rollout, revision, id) + ".size");
+  uint64_t size = 0;
+  if (!(in >> size)) return std::nullopt;
+  return size;
 }
 
 Status StateStore::write_revision(const RevisionSpec& spec, int replicas) {

@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <boost/asio/post.hpp>
 
 #include "healthcheck/process.h"
+#include "runtime/log_reader.h"
 #include "runtime/log_rotation.h"
 #include "runtime/proc.h"
 #include "runtime/scale_down_order.h"
@@ -135,7 +138,92 @@ void Supervisor::scale(const RevisionSpec& spec, int replicas) {
                             spec.rollout, spec.revision, replicas, options_.max_replicas));
   }
   if (Status s = store_.write_revision(spec, rev.replicas); !s) add_problem(s.message());
+  if (rev.replicas > 0) {
+    dropped_revisions_.erase(key);
+    dropped_rollouts_.erase(spec.rollout);
+  }
   reconcile(key);
+}
+
+void Supervisor::drop_logs(const std::string& rollout, std::optional<int64_t> revision) {
+  if (revision) {
+    dropped_revisions_.insert({rollout, *revision});
+  } else {
+    dropped_rollouts_.insert(rollout);
+  }
+  store_.remove_kept_logs(rollout, revision);
+}
+
+std::vector<InstanceLog> Supervisor::read_logs(const LogQuery& query) const {
+  struct Source {
+    int64_t revision;
+    int64_t order;  // creation order within the revision
+    std::string id;
+    bool running;
+  };
+  std::vector<Source> sources;
+  std::set<std::string> live;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = snapshot_.find(query.rollout); it != snapshot_.end()) {
+      for (const auto& [id, status] : it->second) {
+        sources.push_back({status.revision, status.creation_order, id, true});
+        live.insert(id);
+      }
+    }
+  }
+  // The store's directory listing needs no strand: it only reads the file system.
+  for (const auto& kept : store_.kept_logs(query.rollout)) {
+    if (live.count(kept.id)) continue;
+    const size_t dash = kept.id.rfind('-');
+    const int64_t index = dash == std::string::npos ? 0 : std::atoll(kept.id.c_str() + dash + 1);
+    sources.push_back({kept.revision, index, kept.id, false});
+  }
+  std::erase_if(sources, [&](const Source& s) {
+    return (query.revision && s.revision != *query.revision) ||
+           (!query.instance.empty() && s.id != query.instance);
+  });
+  std::sort(sources.begin(), sources.end(), [](const Source& a, const Source& b) {
+    return std::tie(a.revision, a.order, a.id) < std::tie(b.revision, b.order, b.id);
+  });
+  std::vector<InstanceLog> out;
+  if (sources.empty()) return out;
+  const size_t share = std::max<size_t>(1, query.max_bytes / sources.size());
+  for (const auto& s : sources) {
+    const std::string kept = store_.kept_log_path(query.rollout, s.revision, s.id);
+    const auto after = query.after.find(s.id);
+    auto read_part = [&](const std::vector<std::string>& files) {
+      return after != query.after.end() ? read_log_after(files.back(), after->second, share)
+                                        : read_log_tail(files, query.tail_lines, share);
+    };
+    LogTail tail;
+    bool running = false;
+    if (s.running) {
+      const std::string path = store_.log_path(s.id);
+      tail = read_part({path + ".1", path});
+      running = tail.found;
+    }
+    // Gone, or stopped between the snapshot and the read (retire_instance moved the log). A
+    // follower gets what the instance wrote after its offset and before it stopped: the kept
+    // file ends with the whole live log (kept_live_size), so the offset maps onto it.
+    if (!tail.found && after != query.after.end()) {
+      const auto live_size = store_.kept_live_size(query.rollout, s.revision, s.id);
+      LogTail all = read_log_tail({kept}, 0, kKeptLogBytes);
+      tail.found = all.found;
+      tail.end_offset = after->second;
+      if (all.found && live_size && after->second <= *live_size &&
+          *live_size <= all.text.size()) {
+        const size_t from = all.text.size() - *live_size + after->second;
+        tail.text = all.text.substr(from, share);
+        tail.end_offset = after->second + tail.text.size();
+      }
+    } else if (!tail.found) {
+      tail = read_log_tail({kept}, query.tail_lines, share);
+    }
+    out.push_back(
+        {s.id, s.revision, running, std::move(tail.text), tail.truncated, tail.end_offset});
+  }
+  return out;
 }
 
 void Supervisor::reconcile(const RevisionKey& key) {

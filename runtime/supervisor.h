@@ -81,11 +81,13 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   void set_role(const std::string& rollout, int64_t revision, InstanceRole role);
   void run_hook(const std::string& rollout, int64_t revision, HookKind kind,
                 std::function<void(std::vector<HookResult>)> done);
+  void drop_logs(const std::string& rollout, std::optional<int64_t> revision);
 
   // Any thread.
   std::vector<InstanceStatus> observe(const std::string& rollout) const;
   std::vector<std::string> rollouts() const;
   std::vector<std::string> problems() const;
+  std::vector<InstanceLog> read_logs(const LogQuery& query) const;
   // Probe attempts that failed for lack of Sluice's own resources: (rollout, reason) -> count.
   std::map<std::pair<std::string, std::string>, uint64_t> probe_errors() const;
   void set_listener(Runtime::Listener listener);
@@ -142,6 +144,11 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
 
   std::map<std::string, InstancePtr> instances_;  // by id
   std::map<RevisionKey, Revision> revisions_;
+  // Revisions (and Rollouts) whose logs were dropped: an instance of theirs that stops later
+  // leaves no kept log. A new scale() of the revision (or of any revision of the Rollout) clears
+  // the mark.
+  std::set<RevisionKey> dropped_revisions_;
+  std::set<std::string> dropped_rollouts_;
 
   mutable std::mutex mu_;  // guards the members below (read from any thread)
   std::map<std::string, std::map<std::string, InstanceStatus>> snapshot_;  // rollout -> id ->

@@ -439,7 +439,12 @@ void Supervisor::send_sigterm(const InstancePtr& inst) {
 
 void Supervisor::finish_stop(const InstancePtr& inst) {
   for (const auto& name : inst->allocated_ports) ports_.release(inst->rec.ports[name]);
-  store_.remove_instance(inst->rec.id);
+  if (dropped_rollouts_.count(inst->rec.rollout) ||
+      dropped_revisions_.count({inst->rec.rollout, inst->rec.revision})) {
+    store_.remove_instance(inst->rec.id);
+  } else {
+    store_.retire_instance(inst->rec);  // its revision's history keeps the log's tail
+  }
   instances_.erase(inst->rec.id);
   unpublish(*inst);
   forget_revision_if_idle({inst->rec.rollout, inst->rec.revision});

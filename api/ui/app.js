@@ -44,6 +44,29 @@ async function api(path, options = {}, retried = false) {
   return body;
 }
 
+// The revision's instance logs (GET .../logs, text/plain) in a new tab. The link's href is the
+// API URL itself (enough without tokens); with a token the text is fetched with it, as every
+// other call is, and shown from a blob.
+function logsLink(name, revision) {
+  const path = '/rollouts/' + encodeURIComponent(name) + '/logs?revision=' + revision;
+  const link = el('a', { href: API + path, target: '_blank', rel: 'noopener',
+                         'data-testid': 'logs-' + revision }, 'Logs');
+  link.addEventListener('click', async (ev) => {
+    if (!state.token) return;
+    ev.preventDefault();
+    const tab = window.open('', '_blank');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await fetch(API + path, { headers: { Authorization: 'Bearer ' + state.token } });
+      if ((res.status === 401 || res.status === 403) && attempt === 0 && await askToken()) continue;
+      const text = await res.text();
+      const blob = new Blob([text], { type: 'text/plain; charset=utf-8' });
+      if (tab) tab.location = URL.createObjectURL(blob);
+      return;
+    }
+  });
+  return link;
+}
+
 function short(commit) { return commit ? String(commit).slice(0, 8) : ''; }
 
 // The version that serves: the stable one (a completed update is the stable one), never an
@@ -564,7 +587,7 @@ async function renderDetail() {
   for (const h of ((history && history.items) || [])) {
     tbody.append(el('tr', {}, el('td', {}, h.revision), el('td', {}, h.version || ''),
                     el('td', { title: h.commit || '' }, short(h.commit)), el('td', {}, h.result || ''),
-                    el('td', {}, h.reason || '')));
+                    el('td', {}, h.reason || ''), el('td', {}, logsLink(r.name, h.revision))));
   }
   const active = r.phase === 'Progressing' || r.phase === 'Paused';
   $('btn-promote').disabled = !active;

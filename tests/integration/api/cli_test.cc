@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -724,4 +725,56 @@ TEST_CASE("status --wait against a real serve: progress, superseded and unchangi
   CHECK(waiting.wait(120'000ms) == 0);
   INFO(waiting.output());
   CHECK(waiting.output().find("svc is Healthy") != std::string::npos);
+TEST_CASE("cli lint checks analysis args against templates given as another path", "[cli]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice-cli-lint-args-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::filesystem::create_directories(dir / "analysis");
+  const std::string templ = (dir / "analysis" / "rate.yaml").string();
+  std::ofstream(templ) << "apiVersion: sluice.dev/v1alpha1\nkind: AnalysisTemplate\n"
+                          "metadata: {name: success-rate}\nspec:\n"
+                          "  args: [{name: min-success-rate, value: \"0.99\"}]\n"
+                          "  metrics:\n"
+                          "    - name: rate\n"
+                          "      successCondition: \"result >= {{args.min-success-rate}}\"\n"
+                          "      provider: {builtin: {metric: request-success-rate}}\n";
+  const std::string rollout = (dir / "svc.yaml").string();
+  std::ofstream(rollout) << "apiVersion: sluice.dev/v1alpha1\nkind: Rollout\n"
+                            "metadata: {name: svc}\nspec:\n"
+                            "  template: {command: [\"/bin/true\"]}\n"
+                            "  strategy:\n"
+                            "    canary:\n"
+                            "      steps:\n"
+                            "        - setWeight: 20\n"
+                            "        - analysis:\n"
+                            "            templates: [{templateName: success-rate}]\n"
+                            "            args: [{name: min-succes-rate, value: \"0.5\"}]\n";
+  auto bad = sluice_cli({"lint", rollout, templ, "-o", "json"});
+  CHECK(bad.exit_code == 1);
+  json badj = bad.as_json();
+  INFO(bad.out);
+  REQUIRE(badj["errors"].size() == 1);
+  const json& e = badj["errors"][0];
+  CHECK(e["field"] == "spec.strategy.canary.steps[1].analysis.args[0].name");
+  CHECK(e["line"] == 12);
+  CHECK(e["file"].get<std::string>().find("svc.yaml") != std::string::npos);
+  CHECK_THAT(e["message"].get<std::string>(), Catch::Contains("did you mean \"min-success-rate\""));
+  CHECK_THAT(e["message"].get<std::string>(), Catch::Contains("rate.yaml:1"));
+
+  // Lint with the right name passes; without the template's path the template is missing.
+  std::string text;
+  {
+    std::ifstream in(rollout);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  text.replace(text.find("min-succes-rate"), 15, "min-success-rate");
+  std::ofstream(rollout) << text;
+  CHECK(sluice_cli({"lint", rollout, templ}).exit_code == 0);
+  auto alone = sluice_cli({"lint", rollout, "-o", "json"});
+  CHECK(alone.exit_code == 1);
+  REQUIRE(alone.as_json()["errors"].size() == 1);
+  CHECK_THAT(alone.as_json()["errors"][0]["message"].get<std::string>(),
+             Catch::Contains("no AnalysisTemplate named \"success-rate\""));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }

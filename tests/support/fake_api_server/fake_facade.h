@@ -54,6 +54,16 @@ class FakeFacade final : public controller::ControlFacade {
   void request_refresh(const std::string& reason) override;
   bool ready() const override { return ready_; }
   std::string metrics_text() const override;
+  // Answers with on_logs when set (the request it was given is kept in last_logs_request).
+  Result<std::vector<runtime::InstanceLog>> logs(
+      const controller::LogsRequest& request) const override {
+    last_logs_request = request;
+    if (!on_logs) return ControlFacade::logs(request);
+    return on_logs(request);
+  }
+  std::function<Result<std::vector<runtime::InstanceLog>>(const controller::LogsRequest&)>
+      on_logs;
+  mutable controller::LogsRequest last_logs_request;
 
  private:
   struct Subscriber {

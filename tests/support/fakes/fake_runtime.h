@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,6 +43,15 @@ class FakeRuntime final : public runtime::Runtime {
   std::vector<std::string> rollouts() const override;
   void set_listener(Listener listener) override { listener_ = std::move(listener); }
   void set_before_stop(BeforeStop before_stop) override { before_stop_ = std::move(before_stop); }
+  // No processes, so no output: every instance's log is empty.
+  std::vector<runtime::InstanceLog> read_logs(const runtime::LogQuery&) const override {
+    return {};
+  }
+  void drop_logs(std::string_view rollout, std::optional<int64_t> revision) override {
+    dropped_logs.emplace_back(std::string(rollout), revision);
+  }
+  // drop_logs() calls: (rollout, revision or nullopt for the whole Rollout).
+  std::vector<std::pair<std::string, std::optional<int64_t>>> dropped_logs;
 
   // Faults.
   void set_crash_loop(const std::string& rollout, int64_t revision);  // current and future

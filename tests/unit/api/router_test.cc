@@ -364,4 +364,64 @@ TEST_CASE("the rollout object stream: one rollout or all, 404 for an unknown one
   f.enable_auth();
   CHECK(f.call(http::verb::get, "/api/v1/stream/rollouts?name=orders-api").result() ==
         http::status::unauthorized);
+TEST_CASE("logs: text per instance, prefixed when several, viewer role, bad query 400",
+          "[api][logs]") {
+  Fixture f;
+  f.enable_auth();
+  using sluice::runtime::InstanceLog;
+  f.facade.on_logs = [](const sluice::controller::LogsRequest& r)
+      -> sluice::Result<std::vector<InstanceLog>> {
+    if (r.rollout != "orders-api") return sluice::not_found("rollout " + r.rollout + " not found");
+    if (r.revision && *r.revision == 9)
+      return sluice::not_found("rollout orders-api has no revision 9 in its history");
+    std::vector<InstanceLog> out;
+    out.push_back({"orders-api-1-0", 1, true, "started\nserving\n", false, 15});
+    if (!r.revision) out.push_back({"orders-api-2-0", 2, false, "crashed: exit 3", false, 15});
+    return out;
+  };
+
+  auto one = f.call(http::verb::get, "/api/v1/rollouts/orders-api/logs?revision=1&tail=5",
+                    kViewToken);
+  REQUIRE(one.result() == http::status::ok);
+  CHECK(std::string(one[http::field::content_type]).rfind("text/plain", 0) == 0);
+  CHECK(one.body() == "started\nserving\n");
+  CHECK(f.facade.last_logs_request.tail_lines == 5);
+  CHECK(f.facade.last_logs_request.revision == 1);
+
+  // Two instances: each line names its instance; a last line without a newline gets one.
+  auto both = f.call(http::verb::get, "/api/v1/rollouts/orders-api/logs", kViewToken);
+  REQUIRE(both.result() == http::status::ok);
+  CHECK(both.body() ==
+        "[orders-api-1-0] started\n[orders-api-1-0] serving\n[orders-api-2-0] crashed: exit 3\n");
+
+  auto unknown = f.call(http::verb::get, "/api/v1/rollouts/nope/logs", kViewToken);
+  CHECK(unknown.result() == http::status::not_found);
+  CHECK(json::parse(unknown.body())["error"] == "rollout nope not found");
+  auto gone = f.call(http::verb::get, "/api/v1/rollouts/orders-api/logs?revision=9", kViewToken);
+  CHECK(gone.result() == http::status::not_found);
+
+  for (const char* bad : {"?tail=-1", "?tail=x", "?tail=100001", "?revision=0", "?revision=a"}) {
+    INFO(bad);
+    auto res = f.call(http::verb::get, std::string("/api/v1/rollouts/orders-api/logs") + bad,
+                      kViewToken);
+    CHECK(res.result() == http::status::bad_request);
+  }
+  CHECK(f.call(http::verb::get, "/api/v1/rollouts/orders-api/logs").result() ==
+        http::status::unauthorized);
+  CHECK(f.call(http::verb::post, "/api/v1/rollouts/orders-api/logs", kViewToken).result() ==
+        http::status::method_not_allowed);
+
+  // follow=1 becomes a log stream of the same request, after the same checks.
+  Request req{http::verb::get,
+              "/api/v1/rollouts/orders-api/logs?instance=orders-api-1-0&follow=1", 11};
+  req.set(http::field::authorization, "Bearer " + kViewToken);
+  HandleResult streamed = handle(req, f.ctx);
+  auto* stream = std::get_if<LogStream>(&streamed);
+  REQUIRE(stream != nullptr);
+  CHECK(stream->request.instance == "orders-api-1-0");
+  Request missing{http::verb::get, "/api/v1/rollouts/nope/logs?follow=1", 11};
+  missing.set(http::field::authorization, "Bearer " + kViewToken);
+  HandleResult refused = handle(missing, f.ctx);
+  REQUIRE(std::get_if<Response>(&refused) != nullptr);
+  CHECK(std::get<Response>(refused).result() == http::status::not_found);
 }
