@@ -725,6 +725,8 @@ TEST_CASE("status --wait against a real serve: progress, superseded and unchangi
   CHECK(waiting.wait(120'000ms) == 0);
   INFO(waiting.output());
   CHECK(waiting.output().find("svc is Healthy") != std::string::npos);
+}
+
 TEST_CASE("cli lint checks analysis args against templates given as another path", "[cli]") {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("sluice-cli-lint-args-" + std::to_string(::getpid()) + "-" +

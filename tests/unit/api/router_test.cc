@@ -364,6 +364,8 @@ TEST_CASE("the rollout object stream: one rollout or all, 404 for an unknown one
   f.enable_auth();
   CHECK(f.call(http::verb::get, "/api/v1/stream/rollouts?name=orders-api").result() ==
         http::status::unauthorized);
+}
+
 TEST_CASE("logs: text per instance, prefixed when several, viewer role, bad query 400",
           "[api][logs]") {
   Fixture f;
