@@ -154,10 +154,22 @@ StatusJudgement judge_status(const json& r, const StatusCriteria& criteria) {
   std::string version = str(desired, "version");
   bool aborted = r.value("aborted", false);
   bool at_revision = commit_matches(commit, criteria.revision);
-  out.summary = fmt::format("{} is {}{} at {} (commit {})", name, phase,
-                            aborted ? " (aborted)" : "", version, commit.substr(0, 8));
-  // What runs differs from Git (after an undo or an abort): said, never judged here.
-  if (const std::string sync = sync_text(r); !sync.empty()) out.summary += "; " + sync;
+  if (aborted) {
+    // Say what serves: "at 3.0.0" would read as if the aborted version ran.
+    const json stable = r.value("stable", json());
+    const std::string serving = stable.is_object() ? str(stable, "version") : "";
+    out.summary = fmt::format("{} is {} (aborted): revision {} ({}, commit {}) was rolled back{}",
+                              name, phase, desired.value("revision", 0), version,
+                              commit.substr(0, 8), serving.empty() ? "" : "; " + serving + " serves");
+    // The drift is the abort itself, whose reason follows: the status alone.
+    const json sync = r.value("sync", json());
+    if (sync.is_object() && !str(sync, "status").empty()) out.summary += "; " + str(sync, "status");
+  } else {
+    out.summary = fmt::format("{} is {} at {} (commit {})", name, phase, version,
+                              commit.substr(0, 8));
+    // What runs differs from Git (after an undo): said, never judged here.
+    if (const std::string sync = sync_text(r); !sync.empty()) out.summary += "; " + sync;
+  }
   if (!at_revision) {
     out.summary += fmt::format("; waiting for commit {}", criteria.revision);
     return out;

@@ -45,6 +45,13 @@ TEST_CASE("status verdicts: the CI exit code table", "[cli][status]") {
     CHECK(j.verdict == c.verdict);
     CHECK_FALSE(j.summary.empty());
   }
+  // An aborted update: the summary says what serves, not "at" the version that was rolled back.
+  json aborted = rollout("Degraded", true, "abc123456");
+  aborted["stable"] = {{"revision", 6}, {"version", "2.3.0"}};
+  aborted["sync"] = {{"status", "OutOfSync"}, {"reason", "revision 7 (2.3.1) aborted: ..."}};
+  CHECK(judge_status(aborted, {}).summary ==
+        "orders-api is Degraded (aborted): revision 7 (2.3.1, commit abc12345) was rolled back; "
+        "2.3.0 serves; OutOfSync");
   CHECK(commit_matches("abcdef0123", "abcdef"));
   CHECK_FALSE(commit_matches("", "abc"));
 }
