@@ -49,6 +49,10 @@ std::string random_cluster_id() {
   std::random_device device;
   unsigned char bytes[16];
   for (auto& b : bytes) b = static_cast<unsigned char>(device() & 0xff);
+  // An id that starts with '-' reads as an option to kafka-storage's argument parser ("argument
+  // --cluster-id/-t: expected one argument"), one run in 64. Kafka's Uuid.randomUuid() avoids it
+  // too; here the top bit of the first byte is cleared, so the first character is A-Z or a-f.
+  bytes[0] &= 0x7f;
   std::string out;
   uint32_t buffer = 0;
   int bits = 0;
