@@ -62,6 +62,36 @@ http::request<http::string_body> make_request(http::verb verb, const std::string
   return req;
 }
 
+// The start of a streamed GET (events, logs): the request is sent and the answer's header read
+// into `parser` (bytes past it stay in `buffer`). A non-200 answer is read whole and returned
+// as the error its JSON body names, its status in `error_status`.
+Status open_stream(asio::io_context& ioc, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                   http::response_parser<http::string_body>& parser,
+                   http::request<http::string_body>& req, Duration timeout,
+                   const std::string& server_url, int& error_status) {
+  stream.expires_after(timeout);
+  auto ec = run_op(ioc, [&](auto handler) { http::async_write(stream, req, handler); });
+  if (ec) return transport_error("cannot send to", ec, server_url);
+  stream.expires_after(timeout);
+  ec = run_op(ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+  if (ec) return transport_error("no answer from", ec, server_url);
+  const int status = static_cast<int>(parser.get().result_int());
+  if (status == 200) return Status::ok();
+  error_status = status;
+  // Error answers carry a JSON body with a Content-Length: read it for the message.
+  stream.expires_after(timeout);
+  ec = run_op(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+  HttpReply reply;
+  reply.status = status;
+  reply.json = nlohmann::json::parse(parser.get().body(), nullptr, false);
+  if (reply.json.is_discarded()) reply.json = nullptr;
+  return Status(status == 404   ? StatusCode::kNotFound
+                : status == 401 ? StatusCode::kUnauthenticated
+                : status == 403 ? StatusCode::kPermissionDenied
+                                : StatusCode::kInternal,
+                reply.error_message());
+}
+
 }  // namespace
 
 Result<ServerAddress> parse_server_url(const std::string& url) {
@@ -145,31 +175,14 @@ Result<uint64_t> ApiClient::stream_events(
   auto req = make_request(http::verb::get, target, *addr, token_, "");
   req.set(http::field::accept, "text/event-stream");
   if (last_event_id > 0) req.set("Last-Event-ID", std::to_string(last_event_id));
-  stream.expires_after(timeout_);
-  auto ec = run_op(ioc, [&](auto handler) { http::async_write(stream, req, handler); });
-  if (ec) return transport_error("cannot send to", ec, server_url_);
-
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  stream.expires_after(timeout_);
-  ec = run_op(ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
-  if (ec) return transport_error("no answer from", ec, server_url_);
-  int status = static_cast<int>(parser.get().result_int());
-  if (status != 200) {
-    last_stream_status_ = status;
-    // Error answers carry a JSON body with a Content-Length: read it for the message.
-    stream.expires_after(timeout_);
-    ec = run_op(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
-    HttpReply reply;
-    reply.status = status;
-    reply.json = nlohmann::json::parse(parser.get().body(), nullptr, false);
-    if (reply.json.is_discarded()) reply.json = nullptr;
-    return Status(status == 404   ? StatusCode::kNotFound
-                  : status == 401 ? StatusCode::kUnauthenticated
-                  : status == 403 ? StatusCode::kPermissionDenied
-                                  : StatusCode::kInternal,
-                  reply.error_message());
+  if (auto opened = open_stream(ioc, stream, buffer, parser, req, timeout_, server_url_,
+                                last_stream_status_);
+      !opened.is_ok()) {
+    return opened;
   }
+  beast::error_code ec;
   // The body is an open-ended text/event-stream: parse frames by hand from the raw bytes.
   std::string pending(static_cast<const char*>(buffer.data().data()), buffer.size());
   buffer.consume(buffer.size());
@@ -221,30 +234,14 @@ Status ApiClient::stream_text(const std::string& target,
   beast::tcp_stream stream(ioc);
   if (auto c = connect(ioc, stream, *addr, timeout_, server_url_); !c.is_ok()) return c.status();
   auto req = make_request(http::verb::get, target, *addr, token_, "");
-  stream.expires_after(timeout_);
-  auto ec = run_op(ioc, [&](auto handler) { http::async_write(stream, req, handler); });
-  if (ec) return transport_error("cannot send to", ec, server_url_);
-
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  stream.expires_after(timeout_);
-  ec = run_op(ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
-  if (ec) return transport_error("no answer from", ec, server_url_);
-  const int status = static_cast<int>(parser.get().result_int());
-  if (status != 200) {
-    last_stream_status_ = status;
-    stream.expires_after(timeout_);
-    ec = run_op(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
-    HttpReply reply;
-    reply.status = status;
-    reply.json = nlohmann::json::parse(parser.get().body(), nullptr, false);
-    if (reply.json.is_discarded()) reply.json = nullptr;
-    return Status(status == 404   ? StatusCode::kNotFound
-                  : status == 401 ? StatusCode::kUnauthenticated
-                  : status == 403 ? StatusCode::kPermissionDenied
-                                  : StatusCode::kInternal,
-                  reply.error_message());
+  if (auto opened = open_stream(ioc, stream, buffer, parser, req, timeout_, server_url_,
+                                last_stream_status_);
+      !opened.is_ok()) {
+    return opened;
   }
+  beast::error_code ec;
   // The body runs until the server closes: read raw bytes past the parsed header.
   if (buffer.size() > 0) {
     const std::string_view first(static_cast<const char*>(buffer.data().data()), buffer.size());
