@@ -10,7 +10,7 @@ export CCACHE_NOHASHDIR := true
 # The tests share one precompiled <catch2/catch.hpp>; ccache caches its users only with these.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: all deps peers build build-debug demo demo-stream test test-unit sim-long fuzz fuzz-run fuzz-long bench lint-examples format clean
+.PHONY: all deps peers build build-debug demo demo-stream demo-kafka test test-unit sim-long fuzz fuzz-run fuzz-long bench lint-examples format clean
 
 all: build
 
@@ -42,6 +42,13 @@ demo-stream: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS) --target $(DEMO_TARGETS)
 	@scripts/demo --stream
+
+## The same story for a Kafka consumer: a KRaft broker on loopback from the peers cache,
+## orders-stream rolled out by canary by replica ratio, every order audited (0 lost or it fails).
+demo-kafka: peers
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target sluice orders-stream orders-load
+	@scripts/demo-kafka
 
 ## Every test (unit, integration, simulation, e2e, dashboard) under ASan+UBSan, then the fuzzers briefly.
 ## The long simulation (label sim-long) is left to `make sim-long`.
