@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "examples/services/common/consumer_http.h"
 #include "examples/services/common/http_server.h"
 #include "examples/services/common/kafka_client.h"
 #include "examples/services/common/service_util.h"
@@ -43,47 +44,6 @@ std::string render_metrics(const StreamCounters& c, const std::string& version) 
   metric("orders_stream_assigned_partitions", "gauge", "Partitions this instance owns.",
          static_cast<uint64_t>(c.assigned_partitions));
   return out;
-}
-
-HttpResponse handle(const HttpRequest& req, StreamProcessor& stream, const std::string& version,
-                    int deactivate_timeout_ms) {
-  HttpResponse res;
-  res.headers.push_back({"X-Version", version});
-  if (req.path == "/healthz") {
-    const bool healthy = stream.counters().healthy;
-    res.status = healthy ? 200 : 503;
-    res.body =
-        healthy ? "{\"status\":\"ok\"}" : "{\"status\":\"the Kafka brokers did not answer\"}";
-    return res;
-  }
-  if (req.path == "/metrics") {
-    res.content_type = "text/plain; version=0.0.4";
-    res.body = render_metrics(stream.counters(), version);
-    return res;
-  }
-  if (req.path == "/admin/activate" || req.path == "/admin/deactivate") {
-    if (req.method != "POST") {
-      res.status = 405;
-      res.body = "{\"error\":\"use POST\"}";
-      return res;
-    }
-    if (req.path == "/admin/activate") {
-      const bool active = stream.activate(10'000);
-      res.status = active ? 200 : 503;
-      res.body = active ? "{\"active\":true}"
-                        : "{\"active\":false,\"error\":\"the Kafka brokers did not answer yet; "
-                          "will join the group once they do\"}";
-      return res;
-    }
-    StreamDeactivateResult r = stream.deactivate(deactivate_timeout_ms);
-    res.status = r.done ? 200 : 504;
-    res.body = "{\"processed\":" + std::to_string(r.processed) +
-               ",\"inFlightFinished\":" + std::to_string(r.in_flight_finished) + "}";
-    return res;
-  }
-  res.status = 404;
-  res.body = "{\"error\":\"not found\"}";
-  return res;
 }
 
 int run(int argc, char** argv) {
@@ -113,9 +73,16 @@ int run(int argc, char** argv) {
 
   // The handler runs only after server.start(), when `stream` is set.
   std::unique_ptr<StreamProcessor> stream;
-  HttpServer server([&](const HttpRequest& req) {
-    return handle(req, *stream, options.version, deactivate_timeout_ms);
-  });
+  const ConsumerEndpoints endpoints{
+      options.version,
+      [&] { return stream->counters().healthy; },
+      "the Kafka brokers did not answer",
+      [&] { return render_metrics(stream->counters(), options.version); },
+      [&] { return stream->activate(10'000); },
+      "the Kafka brokers did not answer yet; will join the group once they do",
+      [&] { return stream->deactivate(deactivate_timeout_ms); }};
+  HttpServer server(
+      [&](const HttpRequest& req) { return handle_consumer_request(req, endpoints); });
   if (Status s = server.listen(static_cast<uint16_t>(port)); !s) die(s.message());
   options.instance = std::to_string(::getpid()) + "@" + std::to_string(server.port());
   stream = std::make_unique<StreamProcessor>(options);
@@ -129,7 +96,7 @@ int run(int argc, char** argv) {
 
   const int sig = wait_for_termination();
   std::fprintf(stderr, "orders-stream: signal %d, deactivating\n", sig);
-  StreamDeactivateResult r = stream->deactivate(deactivate_timeout_ms);
+  DeactivateResult r = stream->deactivate(deactivate_timeout_ms);
   std::fprintf(stderr, "orders-stream: deactivated (%s), processed %llu, in-flight finished %llu\n",
                r.done ? "clean" : "timed out", static_cast<unsigned long long>(r.processed),
                static_cast<unsigned long long>(r.in_flight_finished));

@@ -72,7 +72,7 @@ bool StreamProcessor::activate(int wait_ms) {
   return counters_.active;
 }
 
-StreamDeactivateResult StreamProcessor::deactivate(int wait_ms) {
+DeactivateResult StreamProcessor::deactivate(int wait_ms) {
   std::unique_lock lock(mu_);
   desired_active_ = false;
   const uint64_t generation = ++deactivate_requested_;

@@ -30,6 +30,7 @@
 #include <string>
 #include <thread>
 
+#include "examples/services/common/consumer_http.h"
 #include "examples/services/common/kafka_client.h"
 #include "examples/services/common/service_util.h"
 
@@ -56,12 +57,6 @@ struct StreamCounters {
   bool healthy = false;  // the consumer handle exists and the broker answered metadata
 };
 
-struct StreamDeactivateResult {
-  bool done = false;  // false: timed out (the deactivation goes on in the background)
-  uint64_t processed = 0;
-  uint64_t in_flight_finished = 0;  // outputs awaiting acknowledgement when it began
-};
-
 class StreamProcessor {
  public:
   explicit StreamProcessor(StreamOptions options);
@@ -77,8 +72,9 @@ class StreamProcessor {
   bool activate(int wait_ms);
   // Stops fetching, finishes the record in progress, flushes, commits, leaves the group; then
   // returns. After `wait_ms` it returns done=false, and a record still being retried is
-  // abandoned uncommitted (the next owner processes it).
-  StreamDeactivateResult deactivate(int wait_ms);
+  // abandoned uncommitted (the next owner processes it). in_flight_finished counts the outputs
+  // that were awaiting acknowledgement when the partitions were revoked.
+  DeactivateResult deactivate(int wait_ms);
 
   StreamCounters counters() const;
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "examples/services/common/consumer_http.h"
 #include "examples/services/common/http_server.h"
 #include "examples/services/common/service_util.h"
 #include "examples/services/orders-worker/worker.h"
@@ -39,46 +40,6 @@ std::string render_metrics(const Worker& worker, const std::string& version) {
          c.active ? 1 : 0);
   metric("worker_connected", "gauge", "1 while connected to the broker.", c.connected ? 1 : 0);
   return out;
-}
-
-HttpResponse handle(const HttpRequest& req, Worker& worker, const std::string& version,
-                    int deactivate_timeout_ms) {
-  HttpResponse res;
-  res.headers.push_back({"X-Version", version});
-  if (req.path == "/healthz") {
-    bool connected = worker.counters().connected;
-    res.status = connected ? 200 : 503;
-    res.body = connected ? "{\"status\":\"ok\"}" : "{\"status\":\"not connected to the broker\"}";
-    return res;
-  }
-  if (req.path == "/metrics") {
-    res.content_type = "text/plain; version=0.0.4";
-    res.body = render_metrics(worker, version);
-    return res;
-  }
-  if (req.path == "/admin/activate" || req.path == "/admin/deactivate") {
-    if (req.method != "POST") {
-      res.status = 405;
-      res.body = "{\"error\":\"use POST\"}";
-      return res;
-    }
-    if (req.path == "/admin/activate") {
-      bool active = worker.activate(10'000);
-      res.status = active ? 200 : 503;
-      res.body = active ? "{\"active\":true}"
-                        : "{\"active\":false,\"error\":\"not connected to the broker yet; will "
-                          "consume once connected\"}";
-      return res;
-    }
-    DeactivateResult r = worker.deactivate(deactivate_timeout_ms);
-    res.status = r.done ? 200 : 504;
-    res.body = "{\"processed\":" + std::to_string(r.processed) +
-               ",\"inFlightFinished\":" + std::to_string(r.in_flight_finished) + "}";
-    return res;
-  }
-  res.status = 404;
-  res.body = "{\"error\":\"not found\"}";
-  return res;
 }
 
 int run(int argc, char** argv) {
@@ -110,9 +71,15 @@ int run(int argc, char** argv) {
 
   Worker worker(options);
   worker.start();
-  HttpServer server([&](const HttpRequest& req) {
-    return handle(req, worker, options.version, deactivate_timeout_ms);
-  });
+  const ConsumerEndpoints endpoints{
+      options.version,
+      [&] { return worker.counters().connected; },
+      "not connected to the broker",
+      [&] { return render_metrics(worker, options.version); },
+      [&] { return worker.activate(10'000); },
+      "not connected to the broker yet; will consume once connected",
+      [&] { return worker.deactivate(deactivate_timeout_ms); }};
+  HttpServer server([&](const HttpRequest& req) { return handle_consumer_request(req, endpoints); });
   if (Status s = server.listen(static_cast<uint16_t>(port)); !s) die(s.message());
   server.start();
   write_port_file(flags.get("port-file", nullptr, ""), server.port());

@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "examples/services/common/amqp_connection.h"
+#include "examples/services/common/consumer_http.h"
 #include "examples/services/common/service_util.h"
 
 namespace sluice::examples {
@@ -40,12 +41,6 @@ struct WorkerCounters {
   uint64_t duplicates = 0;
   bool active = false;  // a consumer is registered with the broker
   bool connected = false;
-};
-
-struct DeactivateResult {
-  bool done = false;  // false: timed out (deactivation continues in the background)
-  uint64_t processed = 0;
-  uint64_t in_flight_finished = 0;
 };
 
 class Worker {
