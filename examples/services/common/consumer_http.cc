@@ -2,6 +2,16 @@
 
 namespace sluice::examples {
 
+ConsumerMetricsText::ConsumerMetricsText(const std::string& version)
+    : labels_("{version=\"" + prom_escape(version) + "\",role=\"" + prom_escape(current_role()) +
+              "\"} ") {}
+
+void ConsumerMetricsText::add(const char* name, const char* type, const char* help,
+                              uint64_t value) {
+  text_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + labels_ + std::to_string(value) + "\n";
+}
+
 HttpResponse handle_consumer_request(const HttpRequest& req, const ConsumerEndpoints& endpoints) {
   HttpResponse res;
   res.headers.push_back({"X-Version", endpoints.version});

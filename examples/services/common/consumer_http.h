@@ -31,6 +31,19 @@ struct ConsumerEndpoints {
   std::function<DeactivateResult()> deactivate;
 };
 
+// Prometheus text in which every sample is labelled {version="V",role="R"}, the role read from
+// SLUICE_ROLE_FILE once, when this is made (so the label follows promotions).
+class ConsumerMetricsText {
+ public:
+  explicit ConsumerMetricsText(const std::string& version);
+  void add(const char* name, const char* type, const char* help, uint64_t value);
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string labels_;
+  std::string text_;
+};
+
 HttpResponse handle_consumer_request(const HttpRequest& req, const ConsumerEndpoints& endpoints);
 
 }  // namespace sluice::examples

@@ -27,23 +27,18 @@ namespace sluice::examples {
 namespace {
 
 std::string render_metrics(const StreamCounters& c, const std::string& version) {
-  const std::string labels =
-      "{version=\"" + prom_escape(version) + "\",role=\"" + prom_escape(current_role()) + "\"} ";
-  std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + labels + std::to_string(value) + "\n";
-  };
-  metric("processed_total", "counter", "Input records whose output record the broker acknowledged.",
-         c.processed);
-  metric("failed_total", "counter", "Processing attempts that failed (each is retried).", c.failed);
-  metric("rebalances_total", "counter", "Rebalance callbacks (partitions assigned or revoked).",
-         c.rebalances);
-  metric("orders_stream_active", "gauge", "1 while subscribed (a member of the group).",
-         c.active ? 1 : 0);
-  metric("orders_stream_assigned_partitions", "gauge", "Partitions this instance owns.",
-         static_cast<uint64_t>(c.assigned_partitions));
-  return out;
+  ConsumerMetricsText out(version);
+  out.add("processed_total", "counter",
+          "Input records whose output record the broker acknowledged.", c.processed);
+  out.add("failed_total", "counter", "Processing attempts that failed (each is retried).",
+          c.failed);
+  out.add("rebalances_total", "counter", "Rebalance callbacks (partitions assigned or revoked).",
+          c.rebalances);
+  out.add("orders_stream_active", "gauge", "1 while subscribed (a member of the group).",
+          c.active ? 1 : 0);
+  out.add("orders_stream_assigned_partitions", "gauge", "Partitions this instance owns.",
+          static_cast<uint64_t>(c.assigned_partitions));
+  return out.text();
 }
 
 int run(int argc, char** argv) {

@@ -22,24 +22,18 @@ namespace {
 
 std::string render_metrics(const Worker& worker, const std::string& version) {
   WorkerCounters c = worker.counters();
-  const std::string labels =
-      "{version=\"" + prom_escape(version) + "\",role=\"" + prom_escape(current_role()) + "\"} ";
-  std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + labels + std::to_string(value) + "\n";
-  };
-  metric("worker_messages_processed_total", "counter", "Messages processed and acked.",
-         c.processed);
-  metric("worker_messages_failed_total", "counter",
-         "Messages that failed (acked and dropped, or nacked with requeue).", c.failed);
-  metric("worker_duplicates_total", "counter",
-         "Redeliveries of an already processed message id (acked, not processed again).",
-         c.duplicates);
-  metric("worker_active", "gauge", "1 while a consumer is registered with the broker.",
-         c.active ? 1 : 0);
-  metric("worker_connected", "gauge", "1 while connected to the broker.", c.connected ? 1 : 0);
-  return out;
+  ConsumerMetricsText out(version);
+  out.add("worker_messages_processed_total", "counter", "Messages processed and acked.",
+          c.processed);
+  out.add("worker_messages_failed_total", "counter",
+          "Messages that failed (acked and dropped, or nacked with requeue).", c.failed);
+  out.add("worker_duplicates_total", "counter",
+          "Redeliveries of an already processed message id (acked, not processed again).",
+          c.duplicates);
+  out.add("worker_active", "gauge", "1 while a consumer is registered with the broker.",
+          c.active ? 1 : 0);
+  out.add("worker_connected", "gauge", "1 while connected to the broker.", c.connected ? 1 : 0);
+  return out.text();
 }
 
 int run(int argc, char** argv) {
@@ -71,15 +65,15 @@ int run(int argc, char** argv) {
 
   Worker worker(options);
   worker.start();
-  const ConsumerEndpoints endpoints{
-      options.version,
-      [&] { return worker.counters().connected; },
-      "not connected to the broker",
-      [&] { return render_metrics(worker, options.version); },
-      [&] { return worker.activate(10'000); },
-      "not connected to the broker yet; will consume once connected",
-      [&] { return worker.deactivate(deactivate_timeout_ms); }};
-  HttpServer server([&](const HttpRequest& req) { return handle_consumer_request(req, endpoints); });
+  const ConsumerEndpoints endpoints{options.version,
+                                    [&] { return worker.counters().connected; },
+                                    "not connected to the broker",
+                                    [&] { return render_metrics(worker, options.version); },
+                                    [&] { return worker.activate(10'000); },
+                                    "not connected to the broker yet; will consume once connected",
+                                    [&] { return worker.deactivate(deactivate_timeout_ms); }};
+  HttpServer server(
+      [&](const HttpRequest& req) { return handle_consumer_request(req, endpoints); });
   if (Status s = server.listen(static_cast<uint16_t>(port)); !s) die(s.message());
   server.start();
   write_port_file(flags.get("port-file", nullptr, ""), server.port());
