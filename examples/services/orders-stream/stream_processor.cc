@@ -140,7 +140,12 @@ void StreamProcessor::run() {
     }
     rd_kafka_poll(producer_.get(), 0);  // delivery reports: they store the offsets
   }
+  // Outputs still unacknowledged after the flush (the broker is away) are purged; their delivery
+  // reports free them, and their inputs stay uncommitted for the next owner.
+  unsettled_.clear();
   finish_in_flight();
+  rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(producer_.get(), 0);
   consumer_.reset();
   producer_.reset();
   std::lock_guard lock(mu_);
