@@ -17,6 +17,8 @@ constexpr int kRetryBackoffMs = 20;
 // Flushing the producer on a revoke waits this long for the outputs in flight.
 constexpr int kFlushTimeoutMs = 30'000;
 constexpr int kMetadataTimeoutMs = 2000;
+// Leaving the group retries a commit refused by a rebalance in progress for this long.
+constexpr int kLeaveCommitTimeoutMs = 10'000;
 
 // The input's sequence number: the key in decimal, else "seq" in the JSON value, else -1.
 int64_t sequence_of(const rd_kafka_message_t* message, const std::string& key) {
@@ -122,6 +124,8 @@ void StreamProcessor::run() {
       if (exiting) break;
       lock.unlock();
       rd_kafka_poll(producer_.get(), 0);
+      // Serves (and frees) the statistics events of the idle consumer.
+      RdKafkaPtr<rd_kafka_message_t> none(rd_kafka_consumer_poll(consumer_.get(), 0));
       lock.lock();
       cv_.wait_for(lock, milliseconds(kPollMs), [&] {
         return exit_ || desired_active_ != want_active ||
@@ -207,11 +211,14 @@ Status StreamProcessor::create_consumer() {
                          {"session.timeout.ms", "6000"},
                          {"heartbeat.interval.ms", "500"},
                          {"fetch.wait.max.ms", "100"},
+                         // cgrp.join_state, for commit_before_leaving().
+                         {"statistics.interval.ms", "100"},
                          {"reconnect.backoff.ms", "100"},
                          {"reconnect.backoff.max.ms", "1000"}},
                         [this](rd_kafka_conf_t* conf) {
                           rd_kafka_conf_set_opaque(conf, this);
                           rd_kafka_conf_set_rebalance_cb(conf, &StreamProcessor::rebalance_cb);
+                          rd_kafka_conf_set_stats_cb(conf, &StreamProcessor::stats_cb);
                         });
   if (!consumer) return consumer.status();
   consumer_ = std::move(consumer).value();
@@ -242,6 +249,7 @@ void StreamProcessor::leave_group() {
     std::lock_guard lock(mu_);
     last_in_flight_finished_ = 0;  // the revoke adds what it finishes
   }
+  commit_before_leaving();
   // Revokes the assignment through on_rebalance (flush, store, synchronous commit), commits,
   // and sends LeaveGroup; bounded by the session timeout.
   if (rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
@@ -381,12 +389,45 @@ uint64_t StreamProcessor::finish_in_flight() {
   return in_flight;
 }
 
-void StreamProcessor::commit_stored(const char* why) {
+bool StreamProcessor::commit_stored(const char* why) {
   rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), nullptr, /*async=*/0);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    log_.log("commit",
-             std::string("orders-stream: commit on ") + why + ": " + rd_kafka_err2str(err));
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return true;
+  log_.log(std::string("commit-") + rd_kafka_err2name(err),
+           std::string("orders-stream: commit on ") + why + ": " + rd_kafka_err2str(err));
+  return false;
+}
+
+void StreamProcessor::commit_before_leaving() {
+  finish_in_flight();
+  // A commit made while the group rebalances (a member joining or leaving at that moment, as
+  // during a canary step) is refused with ILLEGAL_GENERATION or REBALANCE_IN_PROGRESS, and the
+  // revoke inside rd_kafka_consumer_close would then leave the last second of work uncommitted
+  // (duplicates for the next owner). So commit first, serving the consumer between attempts so
+  // the rebalance completes. Records it fetches meanwhile are dropped unprocessed: their offsets
+  // are never stored, so the next owner reads them.
+  // A refused commit also makes librdkafka drop the assignment as lost, so the commit waits
+  // until the statistics have shown this member out of any join twice in a row.
+  const auto deadline = SteadyClock::now() + milliseconds(kLeaveCommitTimeoutMs);
+  steady_stats_ = 0;
+  while (SteadyClock::now() < deadline) {
+    RdKafkaPtr<rd_kafka_message_t> dropped(rd_kafka_consumer_poll(consumer_.get(), kPollMs));
+    finish_in_flight();
+    if (steady_stats_ < 2) continue;
+    if (commit_stored("leave")) return;
+    steady_stats_ = 0;
   }
+  log_.log("leave-commit",
+           "orders-stream: the group did not settle before the deadline; leaving "
+           "with the offsets committed so far");
+}
+
+int StreamProcessor::stats_cb(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
+  auto* self = static_cast<StreamProcessor*>(opaque);
+  auto stats = nlohmann::json::parse(json, json + json_len, nullptr, false);
+  const bool steady = stats.is_object() && stats.contains("cgrp") &&
+                      stats["cgrp"].value("join_state", "") == "steady";
+  self->steady_stats_ = steady ? self->steady_stats_ + 1 : 0;
+  return 0;  // librdkafka frees `json`
 }
 
 void StreamProcessor::rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
@@ -424,7 +465,7 @@ void StreamProcessor::on_rebalance(rd_kafka_resp_err_t err,
   // Every output in flight is acknowledged (and its offset stored) before the commit, so the
   // next owner starts exactly after the last durable result.
   const uint64_t finished = finish_in_flight();
-  if (!lost) commit_stored("revoke");
+  const bool committed = !lost && commit_stored("revoke");
   for (int i = 0; i < partitions->cnt; ++i) unsettled_.erase(partitions->elems[i].partition);
   if (cooperative && revoke) {
     RdKafkaPtr<rd_kafka_error_t> error(rd_kafka_incremental_unassign(rk, partitions));
@@ -439,13 +480,14 @@ void StreamProcessor::on_rebalance(rd_kafka_resp_err_t err,
     std::lock_guard lock(mu_);
     last_in_flight_finished_ += finished;
   }
-  std::fprintf(stderr, "orders-stream %s: revoked %s%s; owns %d partitions\n",
-               options_.version.c_str(), names.c_str(),
-               lost ? " (lost: not committed)"
-                    : (" after " + std::to_string(finished) +
-                       " outputs in flight were acknowledged and the offsets committed")
-                          .c_str(),
-               counters().assigned_partitions);
+  std::fprintf(
+      stderr, "orders-stream %s: revoked %s%s; owns %d partitions\n", options_.version.c_str(),
+      names.c_str(),
+      lost ? " (lost: not committed)"
+           : (" after " + std::to_string(finished) +
+              " outputs in flight were acknowledged; commit " + (committed ? "done" : "refused"))
+                 .c_str(),
+      counters().assigned_partitions);
 }
 
 void StreamProcessor::update_assignment_count() {

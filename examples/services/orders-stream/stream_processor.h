@@ -99,13 +99,15 @@ class StreamProcessor {
 
   static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  static int stats_cb(rd_kafka_t* rk, char* json, size_t json_len, void* opaque);
   static void delivery_cb(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   void on_delivery(const rd_kafka_message_t* message);
   // Flushes the producer, so every output is acknowledged and its offset stored; returns how
   // many outputs were in flight.
   uint64_t finish_in_flight();
-  void commit_stored(const char* why);
+  bool commit_stored(const char* why);  // synchronous; false (and a log line) when refused
+  void commit_before_leaving();         // retries while a rebalance refuses the commit
   void update_assignment_count();
 
   const StreamOptions options_;
@@ -117,6 +119,7 @@ class StreamProcessor {
   RdKafkaPtr<rd_kafka_t> consumer_;
   bool subscribed_ = false;
   uint64_t in_flight_ = 0;  // outputs produced, delivery not yet reported
+  int steady_stats_ = 0;    // consecutive statistics with cgrp.join_state "steady"
   // Per input partition: offsets whose output is in flight (false) or acknowledged (true).
   // The offset stored is one past the longest acknowledged prefix.
   std::map<int32_t, std::map<int64_t, bool>> unsettled_;
