@@ -45,7 +45,9 @@ demo-stream: deps
 
 ## The same story for a Kafka consumer: a KRaft broker on loopback from the peers cache,
 ## orders-stream rolled out by canary by replica ratio, every order audited (0 lost or it fails).
-demo-kafka: peers
+## Only the Kafka peer (a Maven fetch of about a minute cold), not the Kubernetes build.
+demo-kafka: deps
+	@scripts/peers kafka
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS) --target sluice orders-stream orders-load
 	@scripts/demo-kafka
