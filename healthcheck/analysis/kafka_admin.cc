@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 
 #include "healthcheck/analysis/rdkafka_ptr.h"
@@ -30,34 +31,53 @@ Status failed(const std::string& step, rd_kafka_resp_err_t err) {
 
 }  // namespace
 
+namespace {
+
+// librdkafka's log lines, at most one a minute per bootstrapServers string in this process:
+// clients are recreated after errors, so a limit per client would let a down broker log once
+// per measurement.
+class LogLimiter {
+ public:
+  static LogLimiter& instance() {
+    static LogLimiter limiter;
+    return limiter;
+  }
+  void log(const std::string& servers, int level, const char* facility, const char* text) {
+    std::lock_guard lock(mu_);
+    State& state = by_servers_[servers];
+    const auto now = std::chrono::steady_clock::now();
+    if (state.logged && now - state.last < kLogEvery) {
+      ++state.suppressed;
+      return;
+    }
+    spdlog::warn("kafka {}: librdkafka {} {}: {} ({} line(s) suppressed since the last one)",
+                 servers, level, facility, text, state.suppressed);
+    state = State{true, now, 0};
+  }
+
+ private:
+  struct State {
+    bool logged = false;
+    std::chrono::steady_clock::time_point last{};
+    int suppressed = 0;
+  };
+  std::mutex mu_;
+  std::map<std::string, State> by_servers_;
+};
+
+}  // namespace
+
 struct KafkaConnection::Impl {
   std::string servers;
   RdKafkaPtr<rd_kafka_t> rk;
-  // Log rate limit; librdkafka calls log() on its own threads.
-  std::mutex log_mu;
-  std::chrono::steady_clock::time_point last_logged{};
-  int suppressed = 0;
-
-  void log(int level, const char* facility, const char* text) {
-    std::lock_guard lock(log_mu);
-    const auto now = std::chrono::steady_clock::now();
-    if (last_logged != std::chrono::steady_clock::time_point{} && now - last_logged < kLogEvery) {
-      ++suppressed;
-      return;
-    }
-    spdlog::warn(
-        "kafka {}: librdkafka {} {}: {} ({} similar line(s) suppressed in the last minute)",
-        servers, level, facility, text, suppressed);
-    last_logged = now;
-    suppressed = 0;
-  }
 };
 
 namespace {
 
 void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  // Called on librdkafka's threads.
   if (auto* impl = static_cast<KafkaConnection::Impl*>(rd_kafka_opaque(rk))) {
-    impl->log(level, facility, text);
+    LogLimiter::instance().log(impl->servers, level, facility, text);
   }
 }
 
@@ -176,7 +196,9 @@ Result<std::vector<int64_t>> log_offsets(rd_kafka_t* rk, const std::string& topi
 }  // namespace
 
 Result<std::unique_ptr<KafkaConnection>> KafkaConnection::open(
-    const std::string& bootstrap_servers) {
+    const std::string& bootstrap_servers, std::chrono::milliseconds request_timeout) {
+  const std::string socket_timeout_ms =
+      std::to_string(std::max<int64_t>(10, request_timeout.count()));
   auto impl = std::make_unique<Impl>();
   impl->servers = bootstrap_servers;
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -184,6 +206,7 @@ Result<std::unique_ptr<KafkaConnection>> KafkaConnection::open(
   const std::pair<const char*, const char*> settings[] = {
       {"bootstrap.servers", bootstrap_servers.c_str()},
       {"client.id", "sluice-analysis"},
+      {"socket.timeout.ms", socket_timeout_ms.c_str()},
       // Reading metadata must never create the topic it asks about.
       {"allow.auto.create.topics", "false"},
       // Reconnect soon after a broker comes back, so measurements recover within an interval.

@@ -11,7 +11,7 @@
 //
 // Threading: a KafkaConnection is used by one thread at a time; librdkafka's own threads call
 // only its log callback, which forwards to spdlog at warning level, at most one line a minute
-// per connection (a broker that is down must not flood the log).
+// per bootstrapServers string in the process (a broker that is down must not flood the log).
 #pragma once
 
 #include <chrono>
@@ -42,9 +42,11 @@ struct TopicLag {
 class KafkaConnection {
  public:
   using Deadline = std::chrono::steady_clock::time_point;
-  // Creates the client (no broker is contacted yet). Fails only for a configuration librdkafka
-  // rejects.
-  static Result<std::unique_ptr<KafkaConnection>> open(const std::string& bootstrap_servers);
+  // Creates the client (no broker is contacted yet); its requests time out after
+  // `request_timeout` (socket.timeout.ms), so destroying it never waits longer for one in
+  // flight. Fails only for a configuration librdkafka rejects.
+  static Result<std::unique_ptr<KafkaConnection>> open(const std::string& bootstrap_servers,
+                                                       std::chrono::milliseconds request_timeout);
   ~KafkaConnection();
   KafkaConnection(const KafkaConnection&) = delete;
   KafkaConnection& operator=(const KafkaConnection&) = delete;

@@ -131,7 +131,9 @@ class KafkaProvider final : public Provider {
     };
     auto& connection = connections_[job.spec.bootstrap_servers];
     if (!connection) {
-      auto opened = KafkaConnection::open(job.spec.bootstrap_servers);
+      auto opened = KafkaConnection::open(
+          job.spec.bootstrap_servers,
+          std::chrono::duration_cast<std::chrono::milliseconds>(env_.default_timeout));
       if (!opened) return err(opened.status().message());
       connection = std::move(*opened);
     }
