@@ -153,7 +153,7 @@ void Controller::record(RolloutState& state, const strategies::Transition& t,
   const bool warning = state.status.aborted || t.reason == "HookFailed" ||
                        t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
                        t.reason == "ReconcileFailed" || t.reason == "RouterError" ||
-                       t.reason == "ProbeResourceError";
+                       t.reason == "ProbeResourceError" || t.reason == "ConsumersExceedPartitions";
   const int64_t revision = t.revision ? t.revision : state.status.update_revision;
   // The version and commit of that revision travel with the event, so a log line or a watcher
   // needs no second look-up.

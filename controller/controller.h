@@ -269,11 +269,18 @@ class Controller {
     // ProbeResourceError event was recorded (at most one a minute per rollout).
     std::map<std::string, uint64_t> probe_resource_errors;
     TimePoint probe_resource_event_at{};
+    // Revisions whose ConsumersExceedPartitions warning is recorded (also found in events_
+    // after a restart).
+    std::set<int64_t> partition_warnings;
   };
   std::map<std::string, Runtime> live_;
   // Records a ProbeResourceError event when an instance's count of Sluice's own probe errors grew.
   // True when it recorded one.
   bool note_probe_resource_errors(RolloutState& state, Runtime& live);
+  // Records one ConsumersExceedPartitions Warning per revision when a kafka measurement of its
+  // analysis runs reports fewer topic partitions than the consumers the strategy may run at
+  // once (consumer_partitions.cc). True when it recorded one.
+  bool note_consumers_exceed_partitions(RolloutState& state, Runtime& live);
   // Set while the sink is not durable (see the top of this file).
   struct Held {
     Status error;

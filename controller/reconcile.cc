@@ -351,7 +351,8 @@ ReconcileResult Controller::reconcile(const std::string& name) {
     from = state.status.phase;
   }
   if ((changed || runs_changed) && d.transitions.empty()) record_state(state);
-  const bool noted = note_probe_resource_errors(state, live);
+  bool noted = note_probe_resource_errors(state, live);
+  if (note_consumers_exceed_partitions(state, live)) noted = true;
   if ((changed || runs_changed || noted || !d.transitions.empty()) && !make_durable()) {
     // Nothing acts on a decision that is not durable.
     refresh_read_model(state);

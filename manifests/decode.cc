@@ -368,6 +368,22 @@ void decode_rabbitmq(ObjectReader& r, RabbitmqMetric& m) {
   r.field("passwordFile", m.password_file);
 }
 
+void decode_kafka(ObjectReader& r, KafkaMetric& m) {
+  r.require("bootstrapServers");
+  r.require("consumerGroup");
+  r.require("topic");
+  r.field("bootstrapServers", m.bootstrap_servers, {}, "host:port[,host:port...]");
+  r.field("consumerGroup", m.consumer_group);
+  r.field("topic", m.topic);
+  r.enum_field("metric", m.metric, {"lag", "max-partition-lag", "lag-growth"});
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{
+                                       "bootstrapServers", m.bootstrap_servers},
+                                   {"consumerGroup", m.consumer_group},
+                                   {"topic", m.topic}}) {
+    if (!r.schema_mode() && r.has(key) && value.empty()) r.error(key, "must not be empty");
+  }
+}
+
 void decode_judge(ObjectReader& r, JudgeMetric& m) {
   r.require("metric");
   r.enum_field("metric", m.metric,
@@ -387,11 +403,12 @@ struct ProviderHolder {
   std::optional<WebMetric> web;
   std::optional<JobMetric> job;
   std::optional<RabbitmqMetric> rabbitmq;
+  std::optional<KafkaMetric> kafka;
   std::optional<JudgeMetric> judge;
 };
 
 void decode_provider(ObjectReader& r, ProviderHolder& p) {
-  r.exactly_one({"builtin", "prometheus", "scrape", "web", "job", "rabbitmq", "judge"});
+  r.exactly_one({"builtin", "prometheus", "scrape", "web", "job", "rabbitmq", "kafka", "judge"});
   r.object<BuiltinMetric>("builtin", p.builtin, decode_builtin,
                           "router counters and runtime state per version");
   r.object<PrometheusMetric>("prometheus", p.prometheus, decode_prometheus);
@@ -399,6 +416,7 @@ void decode_provider(ObjectReader& r, ProviderHolder& p) {
   r.object<WebMetric>("web", p.web, decode_web);
   r.object<JobMetric>("job", p.job, decode_job, "exit 0 = result 1, else 0");
   r.object<RabbitmqMetric>("rabbitmq", p.rabbitmq, decode_rabbitmq);
+  r.object<KafkaMetric>("kafka", p.kafka, decode_kafka, "consumer-group lag (admin API)");
   r.object<JudgeMetric>("judge", p.judge, decode_judge,
                         "statistical canary-vs-stable judge (Mann-Whitney U)");
 }
@@ -430,6 +448,8 @@ void decode_metric(ObjectReader& r, Metric& m) {
     m.provider = *p.job;
   else if (p.rabbitmq)
     m.provider = *p.rabbitmq;
+  else if (p.kafka)
+    m.provider = *p.kafka;
   else if (p.judge)
     m.provider = *p.judge;
 }

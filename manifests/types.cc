@@ -31,7 +31,7 @@ const char* strategy_kind_name(StrategyKind kind) {
 
 const char* provider_name(const MetricProvider& provider) {
   static const char* const kNames[] = {"builtin", "prometheus", "scrape", "web",
-                                       "job",     "rabbitmq",   "judge"};
+                                       "job",     "rabbitmq",   "kafka",  "judge"};
   return kNames[provider.index()];
 }
 

@@ -322,6 +322,17 @@ struct RabbitmqMetric {
   bool operator==(const RabbitmqMetric&) const = default;
 };
 
+// Consumer-group lag read through the Kafka admin API (healthcheck/analysis/providers/
+// kafka_provider.cc).
+struct KafkaMetric {
+  std::string bootstrap_servers;  // "host:port[,host:port...]"
+  std::string consumer_group;
+  std::string topic;
+  // lag | max-partition-lag | lag-growth (messages per second; > 0: the group falls behind)
+  std::string metric = "lag";
+  bool operator==(const KafkaMetric&) const = default;
+};
+
 struct JudgeMetric {
   std::string metric;                  // builtin metric name compared canary vs stable
   std::string direction = "increase";  // increase | decrease | either
@@ -334,8 +345,8 @@ struct JudgeMetric {
 };
 
 using MetricProvider = std::variant<BuiltinMetric, PrometheusMetric, ScrapeMetric, WebMetric,
-                                    JobMetric, RabbitmqMetric, JudgeMetric>;
-// "builtin" | "prometheus" | "scrape" | "web" | "job" | "rabbitmq" | "judge"
+                                    JobMetric, RabbitmqMetric, KafkaMetric, JudgeMetric>;
+// "builtin" | "prometheus" | "scrape" | "web" | "job" | "rabbitmq" | "kafka" | "judge"
 const char* provider_name(const MetricProvider& provider);
 
 struct Metric {

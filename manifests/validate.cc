@@ -347,6 +347,32 @@ void validate_rollout(DocContext& ctx, const Rollout& rollout) {
   }
 }
 
+namespace {
+
+// bootstrapServers: a comma list of host:port (empty and missing fields are the decoder's
+// errors). A value with an {{args.x}} placeholder is checked after substitution, at run time, by
+// the provider.
+void check_kafka(DocChecker& c, const std::string& path, const KafkaMetric& kafka) {
+  const std::string& servers = kafka.bootstrap_servers;
+  if (!servers.empty() && servers.find("{{") == std::string::npos) {
+    size_t start = 0;
+    while (true) {
+      const size_t comma = servers.find(',', start);
+      const std::string one =
+          servers.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!is_listen_address(one)) {
+        c.error(path + ".bootstrapServers",
+                fmt::format("must be a comma-separated list of host:port (got \"{}\")", servers));
+        break;
+      }
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+}
+
+}  // namespace
+
 void validate_analysis_template(DocContext& ctx, const AnalysisTemplate& templ) {
   DocChecker c(ctx);
   if (!is_dns1123_label(templ.metadata.name)) {
@@ -399,6 +425,8 @@ void validate_analysis_template(DocContext& ctx, const AnalysisTemplate& templ) 
       if (rmq->url.rfind("http://", 0) != 0 && rmq->url.rfind("https://", 0) != 0) {
         c.error(base + ".provider.rabbitmq.url", "must be an http:// or https:// URL");
       }
+    } else if (const auto* kafka = std::get_if<KafkaMetric>(&m.provider)) {
+      check_kafka(c, base + ".provider.kafka", *kafka);
     }
   }
 }

@@ -381,7 +381,11 @@ void ObjectReader::enum_field(const char* key, std::string& out,
     }
     allowed += allowed.empty() ? v : std::string(", ") + v;
   }
-  ctx_.error(*n, path, fmt::format("must be one of {} (got {})", allowed, show(*n)));
+  std::string message = fmt::format("must be one of {} (got {})", allowed, show(*n));
+  if (const std::string best = closest_name(value, {values.begin(), values.end()}); !best.empty()) {
+    message += fmt::format("; did you mean \"{}\"?", best);
+  }
+  ctx_.error(*n, path, message);
 }
 
 std::string ObjectReader::exactly_one(std::initializer_list<const char*> keys, bool allow_none) {

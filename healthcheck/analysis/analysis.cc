@@ -53,6 +53,10 @@ void to_json(nlohmann::json& j, const Measurement& m) {
   if (!m.message.empty()) j["message"] = m.message;
   j["startedAt"] = format_rfc3339(m.started_at);
   j["finishedAt"] = format_rfc3339(m.finished_at);
+  if (m.topic_partitions) {
+    j["topic"] = m.topic;
+    j["topicPartitions"] = *m.topic_partitions;
+  }
 }
 
 void to_json(nlohmann::json& j, const MetricResult& m) {

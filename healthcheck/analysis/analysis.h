@@ -32,6 +32,12 @@ struct Measurement {
   std::string message;  // error text, job output tail, judge classification
   TimePoint started_at{};
   TimePoint finished_at{};
+  // What the provider learnt about the source beyond the value: the kafka provider sets the
+  // topic and its partition count, which the controller compares with the consumers a rollout
+  // may run (the ConsumersExceedPartitions warning). Not persisted: the next measurement brings
+  // it again after a restart.
+  std::string topic;
+  std::optional<int> topic_partitions;
 };
 
 struct MetricResult {

@@ -138,6 +138,10 @@ Result<manifests::Metric> substitute_metric(const manifests::Metric& metric, con
           sub(p.url);
           sub(p.vhost);
           sub(p.queue);
+        } else if constexpr (std::is_same_v<T, manifests::KafkaMetric>) {
+          sub(p.bootstrap_servers);
+          sub(p.consumer_group);
+          sub(p.topic);
         } else if constexpr (std::is_same_v<T, manifests::JudgeMetric>) {
           sub(p.metric);
         }

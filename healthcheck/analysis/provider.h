@@ -28,7 +28,8 @@ struct ProviderEnv {
   MetricsSource* metrics = nullptr;  // null: builtin, scrape and judge report an Error
   std::string default_prometheus_address;
   size_t max_response_bytes = 1 << 20;
-  Duration default_timeout{5000};  // for providers without a timeout field (scrape, rabbitmq)
+  // For providers without a timeout field (scrape, rabbitmq, kafka).
+  Duration default_timeout{5000};
 };
 
 // Which run asks, for providers that need the revisions or keep per-run state.
@@ -80,6 +81,7 @@ ProviderFactory scrape_provider_factory();
 ProviderFactory web_provider_factory();
 ProviderFactory job_provider_factory();
 ProviderFactory rabbitmq_provider_factory();
+ProviderFactory kafka_provider_factory();
 ProviderFactory judge_provider_factory();
 
 // Helpers shared by providers.

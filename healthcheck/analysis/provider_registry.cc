@@ -17,6 +17,7 @@ ProviderRegistry ProviderRegistry::with_defaults() {
   r.add("web", web_provider_factory());
   r.add("job", job_provider_factory());
   r.add("rabbitmq", rabbitmq_provider_factory());
+  r.add("kafka", kafka_provider_factory());
   r.add("judge", judge_provider_factory());
   return r;
 }

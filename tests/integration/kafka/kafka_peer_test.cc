@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/support/kafka/kafka_broker.h"
+#include "tests/support/kafka/kafka_test_client.h"
 #include "tests/support/process/test_process.h"
 
 using namespace sluice::testing;
@@ -30,59 +31,16 @@ constexpr int kFirstBatch = 10'000;
 constexpr int kSecondBatch = 500;
 constexpr int kTimeoutMs = 30'000;
 
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* p) const { rd_kafka_destroy(p); }
-  void operator()(rd_kafka_queue_t* p) const { rd_kafka_queue_destroy(p); }
-  void operator()(rd_kafka_event_t* p) const { rd_kafka_event_destroy(p); }
-  void operator()(rd_kafka_message_t* p) const { rd_kafka_message_destroy(p); }
-  void operator()(rd_kafka_error_t* p) const { rd_kafka_error_destroy(p); }
-  void operator()(rd_kafka_topic_partition_list_t* p) const {
-    rd_kafka_topic_partition_list_destroy(p);
-  }
-  void operator()(rd_kafka_ListConsumerGroupOffsets_t* p) const {
-    rd_kafka_ListConsumerGroupOffsets_destroy(p);
-  }
-};
-template <typename T>
-using RdKafkaPtr = std::unique_ptr<T, RdKafkaDeleter>;
+using sluice::analysis::RdKafkaPtr;
 
-struct Deliveries {
-  int delivered = 0;
-  int failed = 0;
-  std::string first_error;
-};
-
-void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
-  auto* deliveries = static_cast<Deliveries*>(opaque);
-  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    ++deliveries->delivered;
-  } else {
-    ++deliveries->failed;
-    if (deliveries->first_error.empty()) deliveries->first_error = rd_kafka_err2str(message->err);
-  }
-}
-
-// A librdkafka client of `type` with `settings`; `deliveries`, when given, counts a
-// producer's delivery reports.
-RdKafkaPtr<rd_kafka_t> make_client(rd_kafka_type_t type,
-                                   const std::vector<std::pair<std::string, std::string>>& settings,
-                                   Deliveries* deliveries = nullptr) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  for (const auto& [name, value] : settings) {
-    INFO(name << "=" << value);
-    REQUIRE(rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)) ==
-            RD_KAFKA_CONF_OK);
-  }
-  if (deliveries != nullptr) {
-    rd_kafka_conf_set_opaque(conf, deliveries);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  }
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));
-  if (rk == nullptr) rd_kafka_conf_destroy(conf);
-  INFO("rd_kafka_new: " << err);
-  REQUIRE(rk != nullptr);
-  return RdKafkaPtr<rd_kafka_t>(rk);
+// A client (tests/support/kafka/kafka_test_client.h) or the test fails with the reason.
+RdKafkaPtr<rd_kafka_t> client_or_fail(
+    rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings,
+    Deliveries* deliveries = nullptr) {
+  auto made = make_client(type, settings, deliveries);
+  INFO(made.status().message());
+  REQUIRE(made.is_ok());
+  return std::move(made).value();
 }
 
 // Produces messages first..first+count-1 with keys "order-<i>" (spread over the partitions by
@@ -257,8 +215,8 @@ TEST_CASE("Kafka peer: produce, consume in a group, commit, and the lag is what 
   }
 
   Deliveries deliveries;
-  auto producer = make_client(RD_KAFKA_PRODUCER,
-                              {{"bootstrap.servers", bootstrap}, {"linger.ms", "5"}}, &deliveries);
+  auto producer = client_or_fail(
+      RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"linger.ms", "5"}}, &deliveries);
   produce(producer.get(), topic, 0, kFirstBatch);
   {
     INFO("first delivery error: " << deliveries.first_error);
@@ -267,10 +225,10 @@ TEST_CASE("Kafka peer: produce, consume in a group, commit, and the lag is what 
   }
 
   {
-    auto consumer = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
-                                                    {"group.id", group},
-                                                    {"auto.offset.reset", "earliest"},
-                                                    {"enable.auto.commit", "false"}});
+    auto consumer = client_or_fail(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                                       {"group.id", group},
+                                                       {"auto.offset.reset", "earliest"},
+                                                       {"enable.auto.commit", "false"}});
     Consumed consumed = consume(consumer.get(), topic, kFirstBatch, 60s);
     for (const auto& e : consumed.errors) UNSCOPED_INFO("consumer error: " << e);
     REQUIRE(consumed.messages == kFirstBatch);
@@ -282,7 +240,7 @@ TEST_CASE("Kafka peer: produce, consume in a group, commit, and the lag is what 
     REQUIRE(rd_kafka_commit(consumer.get(), nullptr, 0) == RD_KAFKA_RESP_ERR_NO_ERROR);
     REQUIRE(rd_kafka_consumer_close(consumer.get()) == RD_KAFKA_RESP_ERR_NO_ERROR);
 
-    auto admin = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+    auto admin = client_or_fail(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
     std::map<int32_t, int64_t> highs = high_watermarks(admin.get(), topic);
     std::map<int32_t, int64_t> committed = committed_offsets(admin.get(), group, topic);
     CHECK(sum(highs) == kFirstBatch);
@@ -301,7 +259,7 @@ TEST_CASE("Kafka peer: produce, consume in a group, commit, and the lag is what 
     REQUIRE(deliveries.failed == 0);
     REQUIRE(deliveries.delivered == kFirstBatch + kSecondBatch);
   }
-  auto admin = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+  auto admin = client_or_fail(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
   {
     std::map<int32_t, int64_t> highs = high_watermarks(admin.get(), topic);
     std::map<int32_t, int64_t> committed = committed_offsets(admin.get(), group, topic);
@@ -328,7 +286,7 @@ TEST_CASE("Kafka peer: produce, consume in a group, commit, and the lag is what 
     REQUIRE(restarted.is_ok());
   }
   CHECK(broker.bootstrap_servers() == bootstrap);
-  admin = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+  admin = client_or_fail(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
   std::map<int32_t, int64_t> highs = high_watermarks(admin.get(), topic);
   std::map<int32_t, int64_t> committed = committed_offsets(admin.get(), group, topic);
   CHECK(sum(highs) == kFirstBatch + kSecondBatch);

@@ -18,7 +18,8 @@ void FakeAnalysisRunner::start_run(const analysis::AnalysisRunSpec& spec) {
   st.started_at = clock_.now();
   analysis::MetricResult metric;
   metric.name = spec.templates.empty() ? "success-rate" : spec.templates[0].metadata.name;
-  metric.provider = "builtin";
+  const ScriptedOutcome outcome = script ? script(spec) : ScriptedOutcome{};
+  metric.provider = outcome.provider;
   if (!spec.templates.empty() && !spec.templates[0].spec.metrics.empty()) {
     metric.success_condition = spec.templates[0].spec.metrics[0].success_condition;
     metric.failure_condition = spec.templates[0].spec.metrics[0].failure_condition;
@@ -27,7 +28,6 @@ void FakeAnalysisRunner::start_run(const analysis::AnalysisRunSpec& spec) {
   st.metrics.push_back(metric);
   runs_[spec.name] = st;
   rollout_of_[spec.name] = spec.rollout;
-  const ScriptedOutcome outcome = script ? script(spec) : ScriptedOutcome{};
   if (spec.background && outcome.phase == analysis::AnalysisPhase::kSuccessful) return;
   const std::string name = spec.name;
   clock_.call_after(outcome.after, [this, name, outcome] {
@@ -40,6 +40,8 @@ void FakeAnalysisRunner::start_run(const analysis::AnalysisRunSpec& spec) {
     m.query = "fake";
     m.started_at = clock_.now() - outcome.after;
     m.finished_at = clock_.now();
+    m.topic = outcome.topic;
+    m.topic_partitions = outcome.topic_partitions;
     run.metrics[0].measurements.push_back(m);
     run.metrics[0].count += 1;
     run.metrics[0].phase = outcome.phase;

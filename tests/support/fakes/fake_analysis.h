@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -19,6 +20,9 @@ struct ScriptedOutcome {
   Duration after{5000};
   double value = 0.995;
   std::string message;
+  std::string provider = "builtin";  // the run's metric's provider, as MetricResult::provider
+  std::string topic;                 // with topic_partitions: what a kafka measurement read
+  std::optional<int> topic_partitions;
 };
 
 class FakeAnalysisRunner final : public analysis::AnalysisRunner {

@@ -257,12 +257,13 @@ spec:
     - {name: w, provider: {web: {url: "http://127.0.0.1:9000/stats", jsonPath: "$.errorRate"}}}
     - {name: j, provider: {job: {command: ["./smoke-test.sh"], timeout: 60s}}}
     - {name: r, provider: {rabbitmq: {url: "http://127.0.0.1:15672", queue: orders, field: consumers}}}
+    - {name: g, provider: {kafka: {bootstrapServers: "127.0.0.1:9092,[::1]:9093", consumerGroup: orders-stream, topic: orders, metric: max-partition-lag}}}
     - {name: k, dryRun: true, failureLimit: -1, provider: {judge: {metric: request-duration-p99, direction: increase, allowedIncrease: 1.1, critical: true}}}
 )Y"}});
   INFO(Catch::Detail::stringify(errors(set)));
   REQUIRE(set.ok());
   const auto& m = set.templates[0].templ.spec.metrics;
-  REQUIRE(m.size() == 7);
+  REQUIRE(m.size() == 8);
   CHECK(std::get<BuiltinMetric>(m[0].provider).window == sluice::Duration(30'000));
   CHECK(m[0].consecutive_error_limit == 4);
   CHECK(std::get<PrometheusMetric>(m[1].provider).timeout == sluice::Duration(2000));
@@ -271,10 +272,16 @@ spec:
   CHECK(std::get<WebMetric>(m[3].provider).json_path == "$.errorRate");
   CHECK(std::get<JobMetric>(m[4].provider).timeout == sluice::Duration(60'000));
   CHECK(std::get<RabbitmqMetric>(m[5].provider).field == "consumers");
-  CHECK(std::get<JudgeMetric>(m[6].provider).allowed_increase == Approx(1.1));
-  CHECK(m[6].dry_run);
-  CHECK(m[6].failure_limit == -1);
-  CHECK(std::string(provider_name(m[6].provider)) == "judge");
+  const auto& kafka = std::get<KafkaMetric>(m[6].provider);
+  CHECK(kafka.bootstrap_servers == "127.0.0.1:9092,[::1]:9093");
+  CHECK(kafka.consumer_group == "orders-stream");
+  CHECK(kafka.topic == "orders");
+  CHECK(kafka.metric == "max-partition-lag");
+  CHECK(std::string(provider_name(m[6].provider)) == "kafka");
+  CHECK(std::get<JudgeMetric>(m[7].provider).allowed_increase == Approx(1.1));
+  CHECK(m[7].dry_run);
+  CHECK(m[7].failure_limit == -1);
+  CHECK(std::string(provider_name(m[7].provider)) == "judge");
 }
 
 TEST_CASE("errors carry file:line:col, Kind/name and the field path", "[loader][bad-input]") {

@@ -33,6 +33,6 @@ TEST_CASE("the schema names every contract field with its type", "[schema]") {
   CHECK(probe["periodSeconds"]["minimum"] == 0.05);
   const auto& metric =
       s["$defs"]["AnalysisTemplate"]["properties"]["spec"]["properties"]["metrics"]["items"];
-  CHECK(metric["properties"]["provider"]["oneOf"].size() == 7);
+  CHECK(metric["properties"]["provider"]["oneOf"].size() == 8);
   CHECK(metric["required"] == nlohmann::json({"name", "provider"}));
 }
