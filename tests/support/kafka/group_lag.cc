@@ -29,8 +29,7 @@ Result<std::unique_ptr<GroupLagReader>> GroupLagReader::open(const std::string& 
 
 Result<int64_t> GroupLagReader::lag(std::chrono::milliseconds timeout) {
   const int timeout_ms = static_cast<int>(timeout.count());
-  RdKafkaPtr<rd_kafka_topic_partition_list_t> list(
-      rd_kafka_topic_partition_list_new(partitions_));
+  RdKafkaPtr<rd_kafka_topic_partition_list_t> list(rd_kafka_topic_partition_list_new(partitions_));
   for (int32_t p = 0; p < partitions_; ++p) {
     rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p);
   }
@@ -99,9 +98,8 @@ std::optional<int64_t> max_lag(const std::vector<LagSample>& samples, int64_t fr
   return most;
 }
 
-std::optional<int64_t> ms_until_lag_at_most(const std::vector<LagSample>& samples,
-                                            int64_t from_ms, int64_t threshold,
-                                            int64_t within_ms) {
+std::optional<int64_t> ms_until_lag_at_most(const std::vector<LagSample>& samples, int64_t from_ms,
+                                            int64_t threshold, int64_t within_ms) {
   for (const LagSample& s : samples) {
     if (s.lag < 0 || s.at_ms < from_ms) continue;
     if (s.at_ms - from_ms > within_ms) return std::nullopt;

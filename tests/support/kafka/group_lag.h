@@ -68,9 +68,8 @@ std::optional<int64_t> max_lag(const std::vector<LagSample>& samples, int64_t fr
                                int64_t to_ms);
 // How long after `from_ms` the lag was first at most `threshold` (a sample at or after from_ms),
 // if that happened within `within_ms`; else nullopt.
-std::optional<int64_t> ms_until_lag_at_most(const std::vector<LagSample>& samples,
-                                            int64_t from_ms, int64_t threshold,
-                                            int64_t within_ms);
+std::optional<int64_t> ms_until_lag_at_most(const std::vector<LagSample>& samples, int64_t from_ms,
+                                            int64_t threshold, int64_t within_ms);
 
 // Wall-clock ms since the epoch (the clock orders-stream stamps processedAtMs with).
 int64_t unix_now_ms();

@@ -24,7 +24,8 @@ Result<ProcessedRecord> parse_record(const rd_kafka_message_t& m) {
   const std::string where = fmt::format("partition {} offset {}", m.partition, m.offset);
   const auto* begin = static_cast<const char*>(m.payload);
   const auto j = nlohmann::json::parse(begin, begin + m.len, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return invalid_argument("output record at " + where + " is not a JSON object");
+  if (!j.is_object())
+    return invalid_argument("output record at " + where + " is not a JSON object");
   ProcessedRecord r;
   // at() throws on a missing field, get<>() on a wrong type: both mean a malformed record.
   try {
@@ -65,8 +66,8 @@ Result<std::vector<ProcessedRecord>> read_processed(const std::string& bootstrap
   int64_t expected_records = 0;
   for (int32_t p = 0; p < *partitions; ++p) {
     int64_t low = 0, high = 0;
-    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        rk, topic.c_str(), p, &low, &high, remaining_ms(deadline));
+    const rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, remaining_ms(deadline));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return unavailable(fmt::format("watermarks of {} [{}]: {}", topic, p, rd_kafka_err2str(err)));
     }
@@ -86,7 +87,8 @@ Result<std::vector<ProcessedRecord>> read_processed(const std::string& bootstrap
   std::vector<bool> done(end.size(), false);
   auto reached = [&](int32_t partition, int64_t next_offset) {
     if (partition < 0 || static_cast<size_t>(partition) >= end.size()) return;
-    if (!done[static_cast<size_t>(partition)] && next_offset >= end[static_cast<size_t>(partition)]) {
+    if (!done[static_cast<size_t>(partition)] &&
+        next_offset >= end[static_cast<size_t>(partition)]) {
       done[static_cast<size_t>(partition)] = true;
       --pending;
     }

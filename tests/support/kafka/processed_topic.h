@@ -47,12 +47,12 @@ struct VersionRun {
 };
 
 struct ProcessedAudit {
-  int64_t expected = 0;   // sequence numbers first_seq .. first_seq + count - 1
-  int64_t records = 0;    // records read
-  int64_t distinct = 0;   // distinct expected seqs seen
-  int64_t lost = 0;       // expected seqs never seen
-  int64_t duplicates = 0; // records of an expected seq beyond its first
-  int64_t strays = 0;     // records whose seq is outside the expected range
+  int64_t expected = 0;                       // sequence numbers first_seq .. first_seq + count - 1
+  int64_t records = 0;                        // records read
+  int64_t distinct = 0;                       // distinct expected seqs seen
+  int64_t lost = 0;                           // expected seqs never seen
+  int64_t duplicates = 0;                     // records of an expected seq beyond its first
+  int64_t strays = 0;                         // records whose seq is outside the expected range
   std::vector<int64_t> first_lost;            // up to 10, ascending
   std::map<std::string, int64_t> by_version;  // records per version
   std::vector<VersionRun> runs;               // in time order
