@@ -1,0 +1,387 @@
+// End to end with a real Kafka broker (KRaft, loopback): `sluice serve` rolls out orders-stream,
+// a consumer-group service with no front door, while orders-load produces 50,000
+// sequence-numbered records at a steady rate. Each case then reads the output topic from the
+// beginning and checks, from the records themselves:
+//   - 0 lost: every seq 0..49,999 has an output record;
+//   - duplicates within the bound of the hand-overs (below: 0, see kCleanHandOverDuplicates);
+//   - the group's lag (committed offsets vs high watermarks, sampled every 100 ms) is back to
+//     its steady-load baseline within kLagRecovery of every step;
+//   - canary: the replica counts at each step, never more than replicas + maxSurge instances;
+//     blue-green: one version at a time (the time-ordered records form exactly the expected
+//     runs of versions, so the hand-over window is 0).
+// Both TEST_CASEs start one broker and run two cases on it (a fresh topic and group each).
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "tests/e2e/rollouts/kafka_e2e.h"
+
+using namespace sluice::testing;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kMessages = 50'000;
+constexpr int kPartitions = 8;
+constexpr int kRate = 2'000;  // records/s: 25 s of production spans each rollout
+constexpr int kCanaryReplicas = 4;
+constexpr int kMaxSurge = 1;
+constexpr int kBlueGreenReplicas = 2;
+// A clean hand-over loses and repeats nothing: orders-stream commits an offset only after its
+// output record is acknowledged, and on revoke, deactivate and SIGTERM it finishes its
+// in-flight record, flushes and commits synchronously before the partition moves. The bound on
+// duplicates per hand-over is therefore its uncommitted window, which is empty unless an
+// instance is SIGKILLed (none is here: only `sluice serve` is). So: 0.
+constexpr int64_t kCleanHandOverDuplicates = 0;
+// "Back to baseline": at most the largest lag of the steady load before the rollout plus half
+// a second of production (sampling and commit jitter), within 10 s of each step.
+constexpr int64_t kLagSlack = kRate / 2;
+constexpr int64_t kLagRecoveryMs = 10'000;
+
+std::unique_ptr<KafkaBroker> start_broker() {
+  KafkaBrokerOptions options;
+  options.num_partitions = kPartitions;
+  auto started = KafkaBroker::start(options);
+  if (!started) FAIL("Kafka could not be started: " << started.status().message());
+  return std::move(started).value();
+}
+
+KafkaCase new_case(KafkaBroker& broker, const std::string& prefix) {
+  auto created = create_kafka_case(broker, prefix, kPartitions);
+  if (!created) FAIL("topics for " << prefix << ": " << created.status().message());
+  return std::move(created).value();
+}
+
+// The scrape gate both strategies use: no failed record in the new version.
+const char* kNoFailedRecords = R"YAML(apiVersion: sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: no-failed-records}
+spec:
+  metrics:
+    - name: failed-records
+      interval: 500ms
+      failureLimit: 0
+      successCondition: result == 0
+      provider:
+        scrape: {metric: failed_total, version: canary, aggregate: rate, port: http}
+)YAML";
+
+const char* kCanary = R"YAML(    canary:
+      maxSurge: 1
+      maxUnavailable: 0
+      analysis:
+        templates: [{templateName: no-failed-records}]
+      steps: [{setWeight: 25}, {pause: {duration: 2s}}, {setWeight: 50}, {pause: {}}])YAML";
+
+const char* kBlueGreen = R"YAML(    blueGreen:
+      autoPromotionEnabled: true
+      autoPromotionSeconds: 1
+      postPromotionAnalysis: {templates: [{templateName: no-failed-records}]}
+      scaleDownDelaySeconds: 2
+      abortScaleDownDelaySeconds: 2)YAML";
+
+// Commits the first revision, starts serve and waits until it is healthy.
+void bring_up(E2eEnv& env, const std::string& manifest) {
+  install_orders_stream(env);
+  env.write("stream.yaml", manifest);
+  const std::string sha = env.commit("stream 1.0.0");
+  if (std::string why; !env.start_serve(why)) FAIL(why);
+  auto healthy = env.cli({"status", "stream", "--wait", "--revision", sha, "--timeout", "60s"});
+  INFO(healthy.out << healthy.err);
+  REQUIRE(healthy.exit_code == 0);
+}
+
+// Starts the producer and the lag sampler; returns the baseline: the largest lag over the
+// steady load before the rollout (the 3 s after the first second of production).
+int64_t start_load(std::unique_ptr<KafkaLoad>& load, std::unique_ptr<LagSampler>& sampler,
+                   const E2eEnv& env, const KafkaCase& kafka) {
+  auto reader = GroupLagReader::open(kafka.brokers, kafka.group, kafka.input);
+  REQUIRE(reader.is_ok());
+  sampler = std::make_unique<LagSampler>(std::move(reader).value(), 100ms);
+  load = std::make_unique<KafkaLoad>(env.dir(), kafka, kRate, kMessages);
+  std::this_thread::sleep_for(4s);
+  REQUIRE(load->running());
+  const auto baseline = max_lag(sampler->samples(), load->started_ms() + 1000, unix_now_ms());
+  REQUIRE(baseline.has_value());
+  return *baseline;
+}
+
+// Waits for the producer, then for the group to commit everything; audits the output topic.
+std::vector<ProcessedRecord> finish(KafkaLoad& load, const KafkaCase& kafka) {
+  auto summary = load.wait(120s);
+  INFO((summary ? summary->dump() : summary.status().message()));
+  REQUIRE(summary.is_ok());
+  CHECK(summary->value("produced", int64_t{0}) == kMessages);
+  auto records = drain_and_read(kafka, 120s);
+  INFO((records ? "" : records.status().message()));
+  REQUIRE(records.is_ok());
+  return std::move(records).value();
+}
+
+void check_no_loss(const ProcessedAudit& audit) {
+  INFO(audit.summary());
+  CHECK(audit.lost == 0);
+  CHECK(audit.distinct == kMessages);
+  CHECK(audit.strays == 0);
+}
+
+// The lag is back to baseline + slack within kLagRecoveryMs of each of `steps_ms`.
+void check_lag_recovers(const std::vector<LagSample>& samples, int64_t baseline,
+                        const std::vector<int64_t>& steps_ms, int64_t origin_ms) {
+  int errors = 0;
+  for (const LagSample& s : samples) errors += s.lag < 0 ? 1 : 0;
+  CHECK(errors * 10 < static_cast<int>(samples.size()));  // nearly every sample measured
+  for (int64_t step : steps_ms) {
+    const auto recovered =
+        ms_until_lag_at_most(samples, step, baseline + kLagSlack, kLagRecoveryMs);
+    INFO("step at +" << step - origin_ms << " ms: baseline " << baseline << ", most lag after it "
+                     << max_lag(samples, step, step + kLagRecoveryMs).value_or(-1));
+    CHECK(recovered.has_value());
+  }
+}
+
+std::string lag_text(const std::vector<LagSample>& samples, int64_t from_ms) {
+  std::string out;
+  for (const LagSample& s : samples) {
+    if (s.at_ms >= from_ms) out += fmt::format(" {}@{}", s.lag, (s.at_ms - from_ms) / 100 * 100);
+  }
+  return out;
+}
+
+// The times at which the step index or the phase changed, after `from_ms`.
+std::vector<int64_t> step_times(const RolloutTrace& trace, int64_t from_ms) {
+  std::vector<int64_t> out;
+  for (size_t i = 1; i < trace.changes.size(); ++i) {
+    const auto& c = trace.changes[i];
+    const auto& prev = trace.changes[i - 1];
+    if (c.at_ms >= from_ms && (c.step != prev.step || c.phase != prev.phase)) {
+      out.push_back(c.at_ms);
+    }
+  }
+  return out;
+}
+
+// The start of every run after the first: when the next version began processing.
+std::vector<int64_t> hand_over_times(const ProcessedAudit& audit) {
+  std::vector<int64_t> out;
+  for (size_t i = 1; i < audit.runs.size(); ++i) out.push_back(audit.runs[i].first_ms);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "kafka canary by replica ratio: promoted across kill -9 of serve at the paused step "
+    "and a failing canary rolled back - none lost",
+    "[e2e][kafka]") {
+  auto broker = start_broker();
+
+  {
+    INFO("case 1: canary promoted across kill -9 of sluice serve");
+    const KafkaCase kafka = new_case(*broker, "promoted");
+    E2eEnv env;
+    StreamRollout r{.version = "1.0.0",
+                    .replicas = kCanaryReplicas,
+                    .strategy = kCanary,
+                    .templates = kNoFailedRecords};
+    bring_up(env, stream_manifest(env, kafka, r));
+    std::unique_ptr<KafkaLoad> load;
+    std::unique_ptr<LagSampler> sampler;
+    const int64_t baseline = start_load(load, sampler, env, kafka);
+
+    r.version = "2.0.0";
+    env.write("stream.yaml", stream_manifest(env, kafka, r));
+    const int64_t committed_ms = unix_now_ms();
+    const std::string sha2 = env.commit("stream 2.0.0");
+    RolloutTrace trace;
+    const bool paused = watch_rollout(
+        env, "stream",
+        [&](const json& j) {
+          return at_commit(j, sha2) && j.value("currentStepIndex", -1) == 3 &&
+                 j.value("phase", "") == "Paused";
+        },
+        90s, trace);
+    INFO(trace.text() << trace.last.dump(2));
+    REQUIRE(paused);
+    CHECK(trace.replicas_at_step(1) == std::pair{1, 3});  // setWeight 25 of 4
+    CHECK(trace.replicas_at_step(3) == std::pair{2, 2});  // setWeight 50 of 4
+
+    // kill -9 of serve at the paused step: the instances run on, and the restarted serve finds
+    // the rollout at the same step without restarting any of them.
+    const auto instances = env.instance_pids();
+    CHECK(instances.size() == static_cast<size_t>(kCanaryReplicas));
+    env.kill_serve(SIGKILL);
+    std::this_thread::sleep_for(1s);
+    CHECK(env.instance_pids() == instances);
+    if (std::string why; !env.start_serve(why)) FAIL(why);
+    const json again = env.wait_rollout(
+        "stream", [&](const json& j) { return j.value("currentStepIndex", -1) >= 0; }, 30s);
+    CHECK(at_commit(again, sha2));
+    CHECK(again.value("currentStepIndex", -1) == 3);
+    CHECK(again.value("phase", "") == "Paused");
+    CHECK(env.instance_pids() == instances);
+    REQUIRE(load->running());  // the kill happened under load
+
+    auto promoted = env.cli({"promote", "stream"});
+    INFO(promoted.out << promoted.err);
+    CHECK(promoted.exit_code == 0);
+    const bool healthy = watch_rollout(
+        env, "stream",
+        [&](const json& j) { return at_commit(j, sha2) && j.value("phase", "") == "Healthy"; }, 90s,
+        trace);
+    INFO(trace.text());
+    REQUIRE(healthy);
+    CHECK(trace.last["stable"].value("version", "") == "2.0.0");
+    CHECK(trace.most_instances <= static_cast<size_t>(kCanaryReplicas + kMaxSurge));
+    CHECK(poll_until(
+        [&] { return env.instance_pids().size() == static_cast<size_t>(kCanaryReplicas); }, 30s));
+    const bool promoted_under_load = load->running();
+
+    const auto records = finish(*load, kafka);
+    sampler->stop();
+    const ProcessedAudit audit = audit_processed(records, 0, kMessages);
+    check_no_loss(audit);
+    CHECK(audit.duplicates <= kCleanHandOverDuplicates);
+    CHECK(audit.by_version.count("1.0.0"));
+    CHECK(audit.by_version.count("2.0.0"));
+    CHECK(promoted_under_load);
+    const auto samples = sampler->samples();
+    INFO("lag:" << lag_text(samples, committed_ms));
+    check_lag_recovers(samples, baseline, step_times(trace, committed_ms), committed_ms);
+    WARN(
+        fmt::format("kafka canary promoted across kill -9: {}; at most {} instances (cap {}); "
+                    "lag baseline {}, highest during the rollout {}",
+                    audit.summary(), trace.most_instances, kCanaryReplicas + kMaxSurge, baseline,
+                    max_lag(samples, committed_ms, unix_now_ms()).value_or(-1)));
+  }
+  {
+    INFO("case 2: a canary that fails 30% of its attempts is rolled back by its gate");
+    const KafkaCase kafka = new_case(*broker, "failing");
+    E2eEnv env;
+    StreamRollout r{.version = "1.0.0",
+                    .replicas = kCanaryReplicas,
+                    .strategy = kCanary,
+                    .templates = kNoFailedRecords};
+    bring_up(env, stream_manifest(env, kafka, r));
+    std::unique_ptr<KafkaLoad> load;
+    std::unique_ptr<LagSampler> sampler;
+    const int64_t baseline = start_load(load, sampler, env, kafka);
+
+    r.version = "2.0.0";
+    r.fail_rate = 0.3;
+    env.write("stream.yaml", stream_manifest(env, kafka, r));
+    const int64_t committed_ms = unix_now_ms();
+    const std::string sha2 = env.commit("stream 2.0.0 (fails 30% of its attempts)");
+    RolloutTrace trace;
+    const bool ended = watch_rollout(
+        env, "stream",
+        [&](const json& j) {
+          return at_commit(j, sha2) &&
+                 (j.value("phase", "") == "Degraded" || j.value("phase", "") == "Healthy");
+        },
+        90s, trace);
+    INFO(trace.text() << trace.last.dump(2));
+    REQUIRE(ended);
+    CHECK(trace.last.value("phase", "") == "Degraded");
+    CHECK(trace.last.value("aborted", false));
+    CHECK(trace.last.value("message", "").find("failed-records") != std::string::npos);
+    CHECK(trace.last["stable"].value("version", "") == "1.0.0");
+    CHECK(trace.most_instances <= static_cast<size_t>(kCanaryReplicas + kMaxSurge));
+    CHECK(load->running());  // rolled back under load
+    CHECK(poll_until(
+        [&] { return env.instance_pids().size() == static_cast<size_t>(kCanaryReplicas); }, 60s));
+
+    const auto records = finish(*load, kafka);
+    sampler->stop();
+    const ProcessedAudit audit = audit_processed(records, 0, kMessages);
+    check_no_loss(audit);
+    // The canary's instances stop with SIGTERM (finish, flush, commit): a clean hand-over.
+    CHECK(audit.duplicates <= kCleanHandOverDuplicates);
+    CHECK(audit.by_version.count("2.0.0"));  // it did process before it was rolled back
+    const auto samples = sampler->samples();
+    INFO("lag:" << lag_text(samples, committed_ms));
+    check_lag_recovers(samples, baseline, step_times(trace, committed_ms), committed_ms);
+    WARN(fmt::format("kafka failing canary rolled back: {}; lag baseline {}, highest {}",
+                     audit.summary(), baseline,
+                     max_lag(samples, committed_ms, unix_now_ms()).value_or(-1)));
+  }
+}
+
+TEST_CASE(
+    "kafka blue-green: hand-over and post-promotion rollback with one version at a time "
+    "- none lost",
+    "[e2e][kafka]") {
+  auto broker = start_broker();
+  struct Case {
+    const char* prefix;
+    double fail_rate;
+    std::vector<std::string> runs;  // the versions, in time order, that must have processed
+    int status_exit;                // of `sluice status --wait` for 2.0.0
+  };
+  const Case cases[] = {
+      {"handover", 0, {"1.0.0", "2.0.0"}, 0},
+      {"rollback", 0.3, {"1.0.0", "2.0.0", "1.0.0"}, 1},
+  };
+  for (const Case& c : cases) {
+    INFO("case " << c.prefix);
+    const KafkaCase kafka = new_case(*broker, c.prefix);
+    E2eEnv env;
+    StreamRollout r{.version = "1.0.0",
+                    .replicas = kBlueGreenReplicas,
+                    .hand_over = true,
+                    .strategy = kBlueGreen,
+                    .templates = kNoFailedRecords};
+    bring_up(env, stream_manifest(env, kafka, r));
+    std::unique_ptr<KafkaLoad> load;
+    std::unique_ptr<LagSampler> sampler;
+    const int64_t baseline = start_load(load, sampler, env, kafka);
+
+    r.version = "2.0.0";
+    r.fail_rate = c.fail_rate;
+    env.write("stream.yaml", stream_manifest(env, kafka, r));
+    const int64_t committed_ms = unix_now_ms();
+    const std::string sha2 = env.commit("stream 2.0.0");
+    auto status = env.cli({"status", "stream", "--wait", "--revision", sha2, "--timeout", "90s"});
+    INFO(status.out << status.err);
+    CHECK(status.exit_code == c.status_exit);
+    const json rollout = env.rollout("stream");
+    INFO(rollout.dump(2));
+    CHECK(rollout["stable"].value("version", "") == (c.status_exit == 0 ? "2.0.0" : "1.0.0"));
+    CHECK(rollout.value("aborted", false) == (c.status_exit != 0));
+    const bool switched_under_load = load->running();
+
+    const auto records = finish(*load, kafka);
+    sampler->stop();
+    const ProcessedAudit audit = audit_processed(records, 0, kMessages);
+    check_no_loss(audit);
+    INFO("runs: " << audit.runs_text());
+    // One version at a time: the records in time order are exactly these runs, so every record
+    // of the next version was processed at or after the last one of the version before it.
+    CHECK(audit.run_versions() == c.runs);
+    const auto hand_overs = hand_over_times(audit);
+    const auto per_hand_over = duplicates_by_handover(records, hand_overs);
+    for (size_t i = 0; i < per_hand_over.size(); ++i) {
+      INFO("duplicates after hand-over " << i);
+      CHECK(per_hand_over[i] <= kCleanHandOverDuplicates);
+    }
+    CHECK(switched_under_load);
+    const auto samples = sampler->samples();
+    INFO("lag:" << lag_text(samples, committed_ms));
+    check_lag_recovers(samples, baseline, hand_overs, committed_ms);
+    std::string gaps;
+    for (size_t i = 1; i < audit.runs.size(); ++i) {
+      gaps += fmt::format(" {} ms", audit.runs[i].first_ms - audit.runs[i - 1].last_ms);
+    }
+    WARN(
+        fmt::format("kafka blue-green {}: {}; runs {}; idle gap at each switch:{}; lag "
+                    "baseline {}, highest {}",
+                    c.prefix, audit.summary(), audit.runs_text(), gaps, baseline,
+                    max_lag(samples, committed_ms, unix_now_ms()).value_or(-1)));
+  }
+}
