@@ -2,6 +2,8 @@
 // All functions are thread-safe unless noted.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -44,6 +46,9 @@ int wait_for_termination();
 void write_port_file(const std::string& path, uint16_t port);
 
 int64_t unix_ms();
+
+// True for 127.0.0.0/8 and ::1: the examples talk to loopback peers only.
+bool is_loopback(const sockaddr* address);
 
 // Prometheus label value escaping.
 std::string prom_escape(const std::string& value);

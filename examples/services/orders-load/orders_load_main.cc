@@ -1,4 +1,6 @@
-// orders-load: steady HTTP load against a Sluice front door, counted per version.
+// orders-load: steady HTTP load against a Sluice front door, counted per version; or, with
+// --kafka-brokers, records produced to a Kafka topic, an audit of a processed topic, or a
+// consumer group's lag (kafka_modes.h).
 //
 //   orders-load --target 127.0.0.1:18080 [--rps 100] [--connections 4] [--path /orders]
 //               [--duration-s 600] [--max-requests N] [--timeout-ms 2000]
@@ -33,11 +35,13 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "examples/services/common/service_util.h"
+#include "examples/services/orders-load/kafka_modes.h"
 
 namespace sluice::examples {
 namespace {
@@ -206,18 +210,6 @@ class Tally {
   std::map<std::string, VersionCounts> by_version_;
 };
 
-bool is_loopback(const sockaddr* sa) {
-  if (sa->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (sa->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-  }
-  return false;
-}
-
 // One keep-alive connection, blocking I/O bounded by SO_RCVTIMEO/SO_SNDTIMEO.
 class Connection {
  public:
@@ -341,17 +333,21 @@ int run(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
+      std::fputs(kKafkaUsage, stdout);
       return 0;
     }
   }
-  Flags flags(argc, argv,
-              {"target", "rps", "connections", "path", "duration-s", "max-requests", "timeout-ms",
-               "stats-file", "stats-interval-ms", "output"},
-              {});
+  std::set<std::string> known = {"target",       "rps",        "connections",
+                                 "path",         "duration-s", "max-requests",
+                                 "timeout-ms",   "stats-file", "stats-interval-ms",
+                                 "output"};
+  known.merge(kafka_flag_names());
+  Flags flags(argc, argv, known, {});
   Options o;
   const std::string output = flags.get("output", nullptr, "text");
   if (output != "text" && output != "json") die("--output must be text or json, not " + output);
   o.json_output = output == "json";
+  if (flags.has("kafka-brokers")) return run_kafka_mode(flags, o.json_output);
   const std::string target = flags.get("target", nullptr, "");
   const size_t colon = target.rfind(':');
   if (target.empty() || colon == std::string::npos) {
