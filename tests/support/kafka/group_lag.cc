@@ -15,10 +15,12 @@ int64_t unix_now_ms() {
 Result<std::unique_ptr<GroupLagReader>> GroupLagReader::open(const std::string& bootstrap_servers,
                                                              const std::string& group,
                                                              const std::string& topic) {
-  auto client = new_rdkafka_client(RD_KAFKA_CONSUMER, bootstrap_servers,
-                                   {{"group.id", group}, {"enable.auto.commit", "false"}});
+  auto client =
+      examples::make_kafka_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_servers},
+                                                      {"group.id", group},
+                                                      {"enable.auto.commit", "false"}});
   if (!client) return client.status();
-  auto partitions = partition_count(client.value().get(), topic, 5000);
+  auto partitions = examples::partition_count(client.value().get(), topic, 5000);
   if (!partitions) return partitions.status();
   std::unique_ptr<GroupLagReader> reader(new GroupLagReader());
   reader->client_ = std::move(client).value();
@@ -29,7 +31,8 @@ Result<std::unique_ptr<GroupLagReader>> GroupLagReader::open(const std::string& 
 
 Result<int64_t> GroupLagReader::lag(std::chrono::milliseconds timeout) {
   const int timeout_ms = static_cast<int>(timeout.count());
-  RdKafkaPtr<rd_kafka_topic_partition_list_t> list(rd_kafka_topic_partition_list_new(partitions_));
+  examples::RdKafkaPtr<rd_kafka_topic_partition_list_t> list(
+      rd_kafka_topic_partition_list_new(partitions_));
   for (int32_t p = 0; p < partitions_; ++p) {
     rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p);
   }

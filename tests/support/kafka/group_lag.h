@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "tests/support/kafka/rdkafka_client.h"
+#include "examples/services/common/kafka_client.h"
 
 namespace sluice::testing {
 
@@ -34,7 +34,7 @@ class GroupLagReader {
 
  private:
   GroupLagReader() = default;
-  RdKafkaPtr<rd_kafka_t> client_;
+  examples::RdKafkaPtr<rd_kafka_t> client_;
   std::string topic_;
   int partitions_ = 0;
 };

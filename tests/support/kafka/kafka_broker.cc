@@ -15,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/kafka/rdkafka_client.h"
 #include "tests/support/peers/peers.h"
 #include "tests/support/process/test_process.h"
 
@@ -69,9 +68,44 @@ std::string random_cluster_id() {
   return out;  // 22 characters
 }
 
+struct RdKafkaDeleter {
+  void operator()(rd_kafka_t* p) const { rd_kafka_destroy(p); }
+  void operator()(rd_kafka_queue_t* p) const { rd_kafka_queue_destroy(p); }
+  void operator()(rd_kafka_event_t* p) const { rd_kafka_event_destroy(p); }
+  void operator()(rd_kafka_AdminOptions_t* p) const { rd_kafka_AdminOptions_destroy(p); }
+  void operator()(rd_kafka_NewTopic_t* p) const { rd_kafka_NewTopic_destroy(p); }
+  void operator()(const rd_kafka_metadata_t* p) const { rd_kafka_metadata_destroy(p); }
+};
+template <typename T>
+using RdKafkaPtr = std::unique_ptr<T, RdKafkaDeleter>;
+
+// The fixture's own client must not print "Connect to ... failed" while the broker starts.
+void discard_log(const rd_kafka_t*, int, const char*, const char*) {}
+
 // A producer handle used only for metadata and admin requests.
 Result<RdKafkaPtr<rd_kafka_t>> admin_client(const std::string& bootstrap_servers) {
-  return new_rdkafka_client(RD_KAFKA_PRODUCER, bootstrap_servers);
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  // Short reconnect backoff: the default grows to 10 s, which would hide a broker that has
+  // just come up.
+  const std::pair<const char*, std::string> settings[] = {
+      {"bootstrap.servers", bootstrap_servers},
+      {"reconnect.backoff.ms", "100"},
+      {"reconnect.backoff.max.ms", "500"},
+  };
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf, name, value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return internal_error(std::string("librdkafka ") + name + ": " + err);
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, discard_log);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);  // rd_kafka_new owns conf only when it succeeds
+    return internal_error(std::string("rd_kafka_new: ") + err);
+  }
+  return RdKafkaPtr<rd_kafka_t>(rk);
 }
 
 // OK when the topic is in the broker's metadata with `partitions` partitions, each with a leader.

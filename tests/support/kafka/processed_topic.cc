@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/support/kafka/rdkafka_client.h"
+#include "examples/services/common/kafka_client.h"
 
 namespace sluice::testing {
 namespace {
@@ -49,18 +49,20 @@ Result<std::vector<ProcessedRecord>> read_processed(const std::string& bootstrap
                                                     const std::string& topic,
                                                     std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  auto client = new_rdkafka_client(RD_KAFKA_CONSUMER, bootstrap_servers,
-                                   {{"group.id", "sluice-test-reader"},
-                                    {"enable.auto.commit", "false"},
-                                    {"enable.partition.eof", "true"}});
+  // A plain assign() reader: it never joins the group named here and never commits.
+  auto client =
+      examples::make_kafka_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_servers},
+                                                      {"group.id", "sluice-test-reader"},
+                                                      {"enable.auto.commit", "false"},
+                                                      {"enable.partition.eof", "true"}});
   if (!client) return client.status();
   rd_kafka_t* rk = client.value().get();
-  auto partitions = partition_count(rk, topic, remaining_ms(deadline));
+  auto partitions = examples::partition_count(rk, topic, remaining_ms(deadline));
   if (!partitions) return partitions.status();
 
   // The end of each partition is its high watermark now: records written later are not read.
   std::vector<int64_t> end(static_cast<size_t>(*partitions), 0);
-  RdKafkaPtr<rd_kafka_topic_partition_list_t> assignment(
+  examples::RdKafkaPtr<rd_kafka_topic_partition_list_t> assignment(
       rd_kafka_topic_partition_list_new(*partitions));
   int pending = 0;
   int64_t expected_records = 0;
@@ -99,7 +101,7 @@ Result<std::vector<ProcessedRecord>> read_processed(const std::string& bootstrap
                     fmt::format("read {} of {} records of {} within {} ms", records.size(),
                                 expected_records, topic, timeout.count()));
     }
-    RdKafkaPtr<rd_kafka_message_t> m(rd_kafka_consumer_poll(rk, 200));
+    examples::RdKafkaPtr<rd_kafka_message_t> m(rd_kafka_consumer_poll(rk, 200));
     if (!m) continue;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       reached(m->partition, m->offset);  // the EOF event's offset is the next one
