@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -145,6 +146,63 @@ Result<std::map<int32_t, int64_t>> high_watermarks(rd_kafka_t* rk, const std::st
     highs[p] = high;
   }
   return highs;
+}
+
+Status read_to_high_watermarks(rd_kafka_t* consumer, const std::string& topic, int timeout_ms,
+                               const std::function<void(const rd_kafka_message_t&)>& each) {
+  auto highs = high_watermarks(consumer, topic, timeout_ms);
+  if (!highs) return highs.status();
+  RdKafkaPtr<rd_kafka_topic_partition_list_t> assignment(
+      rd_kafka_topic_partition_list_new(static_cast<int>(highs.value().size())));
+  std::set<int32_t> unread;  // partitions not yet read up to their high watermark
+  for (const auto& [partition, high] : highs.value()) {
+    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), partition)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    if (high > 0) unread.insert(partition);
+  }
+  if (rd_kafka_resp_err_t err = rd_kafka_assign(consumer, assignment.get());
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return unavailable("assign " + topic + ": " + rd_kafka_err2str(err));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!unread.empty() && std::chrono::steady_clock::now() < deadline) {
+    RdKafkaPtr<rd_kafka_message_t> message(rd_kafka_consumer_poll(consumer, 200));
+    if (!message) continue;
+    const int64_t high = highs.value()[message->partition];
+    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (message->offset >= high) unread.erase(message->partition);
+      continue;
+    }
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return unavailable("reading " + topic + ": " + rd_kafka_message_errstr(message.get()));
+    }
+    if (message->offset >= high) continue;  // written after the read began
+    if (message->offset + 1 >= high) unread.erase(message->partition);
+    each(*message);
+  }
+  rd_kafka_assign(consumer, nullptr);
+  if (!unread.empty()) {
+    return unavailable("reading " + topic + " up to its high watermarks took longer than " +
+                       std::to_string(timeout_ms) + " ms");
+  }
+  return Status::ok();
+}
+
+Result<std::map<int32_t, int64_t>> committed_offsets(rd_kafka_t* consumer, const std::string& topic,
+                                                     const std::map<int32_t, int64_t>& highs,
+                                                     int timeout_ms) {
+  RdKafkaPtr<rd_kafka_topic_partition_list_t> list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(highs.size())));
+  for (const auto& [partition, high] : highs) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+  }
+  if (rd_kafka_resp_err_t err = rd_kafka_committed(consumer, list.get(), timeout_ms);
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return unavailable("committed offsets on " + topic + ": " + rd_kafka_err2str(err));
+  }
+  std::map<int32_t, int64_t> offsets;
+  for (int i = 0; i < list->cnt; ++i) offsets[list->elems[i].partition] = list->elems[i].offset;
+  return offsets;
 }
 
 }  // namespace sluice::examples

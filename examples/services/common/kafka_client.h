@@ -60,4 +60,17 @@ Result<int> partition_count(rd_kafka_t* rk, const std::string& topic, int timeou
 Result<std::map<int32_t, int64_t>> high_watermarks(rd_kafka_t* rk, const std::string& topic,
                                                    int timeout_ms);
 
+// Reads every partition of `topic` from its beginning up to the high watermark it had when the
+// call began, calling `each` for every record (in partition order, not across partitions).
+// `consumer` must be a consumer handle with enable.partition.eof=true that is not subscribed;
+// the call assigns it. Fails after `timeout_ms` or on a consume error.
+Status read_to_high_watermarks(rd_kafka_t* consumer, const std::string& topic, int timeout_ms,
+                               const std::function<void(const rd_kafka_message_t&)>& each);
+
+// The committed offset of each partition of `highs` for the group of `consumer` (its group.id;
+// it need not be subscribed); -1001 (RD_KAFKA_OFFSET_INVALID) where nothing is committed.
+Result<std::map<int32_t, int64_t>> committed_offsets(rd_kafka_t* consumer, const std::string& topic,
+                                                     const std::map<int32_t, int64_t>& highs,
+                                                     int timeout_ms);
+
 }  // namespace sluice::examples

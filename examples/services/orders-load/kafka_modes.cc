@@ -146,51 +146,23 @@ int audit(const Flags& flags, const std::string& brokers, bool json_output) {
                                                     {"group.id", "orders-load-audit"},
                                                     {"enable.auto.commit", "false"},
                                                     {"enable.partition.eof", "true"}});
-  auto highs = high_watermarks(consumer.get(), topic, kRequestTimeoutMs);
-  if (!highs) die(highs.status().message());
-  RdKafkaPtr<rd_kafka_topic_partition_list_t> assignment(
-      rd_kafka_topic_partition_list_new(static_cast<int>(highs.value().size())));
-  std::set<int32_t> unread;  // partitions not yet read up to their start-time high watermark
-  for (const auto& [partition, high] : highs.value()) {
-    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), partition)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    if (high > 0) unread.insert(partition);
-  }
-  if (rd_kafka_resp_err_t err = rd_kafka_assign(consumer.get(), assignment.get());
-      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    die("assign " + topic + ": " + rd_kafka_err2str(err));
-  }
   AuditCounts counts;
-  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(kAuditTimeoutMs);
-  while (!unread.empty() && SteadyClock::now() < deadline) {
-    RdKafkaPtr<rd_kafka_message_t> message(rd_kafka_consumer_poll(consumer.get(), 200));
-    if (!message) continue;
-    const int64_t high = highs.value()[message->partition];
-    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (message->offset >= high) unread.erase(message->partition);
-      continue;
-    }
-    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      die("reading " + topic + ": " + rd_kafka_message_errstr(message.get()));
-    }
-    if (message->offset >= high) continue;  // written after the audit began
-    if (message->offset + 1 >= high) unread.erase(message->partition);
-    ++counts.records;
-    const auto* payload = static_cast<const char*>(message->payload);
-    auto value = nlohmann::json::parse(payload, payload + message->len, nullptr, false);
-    if (!value.is_object() || !value.contains("seq") || !value["seq"].is_number_integer()) {
-      ++counts.unreadable;
-      continue;
-    }
-    counts.seqs.insert(value["seq"].get<int64_t>());
-    const std::string version =
-        value.contains("version") && value["version"].is_string() ? value["version"] : "unknown";
-    ++counts.by_version[version];
-  }
-  if (!unread.empty()) {
-    die("reading " + topic + " up to its high watermarks took longer than " +
-        std::to_string(kAuditTimeoutMs / 1000) + " s");
-  }
+  Status read = read_to_high_watermarks(
+      consumer.get(), topic, kAuditTimeoutMs, [&](const rd_kafka_message_t& message) {
+        ++counts.records;
+        const auto* payload = static_cast<const char*>(message.payload);
+        auto value = nlohmann::json::parse(payload, payload + message.len, nullptr, false);
+        if (!value.is_object() || !value.contains("seq") || !value["seq"].is_number_integer()) {
+          ++counts.unreadable;
+          return;
+        }
+        counts.seqs.insert(value["seq"].get<int64_t>());
+        const std::string version = value.contains("version") && value["version"].is_string()
+                                        ? value["version"].get<std::string>()
+                                        : "unknown";
+        ++counts.by_version[version];
+      });
+  if (!read) die(read.message());
   uint64_t lost = 0;
   for (long long seq = first; seq < first + expected; ++seq) lost += counts.seqs.count(seq) == 0;
   const uint64_t duplicates = counts.records - counts.unreadable - counts.seqs.size();
@@ -230,31 +202,21 @@ int lag(const Flags& flags, const std::string& brokers, bool json_output) {
       {{"bootstrap.servers", brokers}, {"group.id", group}, {"enable.auto.commit", "false"}});
   auto highs = high_watermarks(consumer.get(), topic, kRequestTimeoutMs);
   if (!highs) die(highs.status().message());
-  RdKafkaPtr<rd_kafka_topic_partition_list_t> committed(
-      rd_kafka_topic_partition_list_new(static_cast<int>(highs.value().size())));
-  for (const auto& [partition, high] : highs.value()) {
-    rd_kafka_topic_partition_list_add(committed.get(), topic.c_str(), partition);
-  }
-  if (rd_kafka_resp_err_t err =
-          rd_kafka_committed(consumer.get(), committed.get(), kRequestTimeoutMs);
-      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    die("committed offsets of group " + group + ": " + rd_kafka_err2str(err));
-  }
+  auto committed = committed_offsets(consumer.get(), topic, highs.value(), kRequestTimeoutMs);
+  if (!committed) die("group " + group + ": " + committed.status().message());
   int64_t total = 0;
   nlohmann::json partitions = nlohmann::json::object();
-  for (int i = 0; i < committed->cnt; ++i) {
-    const rd_kafka_topic_partition_t& entry = committed->elems[i];
-    int64_t from = entry.offset;
+  for (auto [partition, from] : committed.value()) {
     if (from < 0) {  // nothing committed: the group would start at the earliest retained offset
       int64_t low = 0;
       int64_t high = 0;
-      rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), entry.partition, &low, &high,
+      rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), partition, &low, &high,
                                        kRequestTimeoutMs);
       from = low;
     }
-    const int64_t partition_lag = std::max<int64_t>(0, highs.value()[entry.partition] - from);
+    const int64_t partition_lag = std::max<int64_t>(0, highs.value()[partition] - from);
     total += partition_lag;
-    partitions[std::to_string(entry.partition)] = partition_lag;
+    partitions[std::to_string(partition)] = partition_lag;
   }
   if (json_output) {
     std::printf(
