@@ -105,7 +105,8 @@ std::string RolloutTrace::text() const {
     out += fmt::format("  +{} ms: step {} {} canary {} stable {}\n", c.at_ms - origin, c.step,
                        c.phase, c.canary_replicas, c.stable_replicas);
   }
-  return out + fmt::format("  most instances at once: {}\n", most_instances);
+  return out + fmt::format("  most instances at once: {} serving, {} processes\n", most_serving,
+                           most_instances);
 }
 
 bool at_commit(const nlohmann::json& rollout, const std::string& sha) {
@@ -125,6 +126,11 @@ bool watch_rollout(E2eEnv& env, const std::string& name,
         const nlohmann::json r = env.rollout(name);
         if (!r.is_object()) return false;
         trace.last = r;
+        size_t serving = 0;
+        for (const auto& instance : r.value("instances", nlohmann::json::array())) {
+          serving += instance.value("terminating", false) ? 0 : 1;
+        }
+        trace.most_serving = std::max(trace.most_serving, serving);
         RolloutTrace::Change c{unix_now_ms(), r.value("currentStepIndex", -1), r.value("phase", ""),
                                replicas_of(r, "canary"), replicas_of(r, "stable")};
         if (trace.changes.empty() || trace.changes.back().step != c.step ||

@@ -71,7 +71,12 @@ class KafkaLoad {
 
 // What polling GET /api/v1/rollouts/NAME (and the instances' pids) showed over a rollout.
 struct RolloutTrace {
+  // Processes carrying the environment's marker, draining ones (SIGTERMed, not yet exited)
+  // included.
   size_t most_instances = 0;
+  // Instances in the rollout object that are not terminating: what maxSurge bounds (as in
+  // Kubernetes, an instance that has been told to stop no longer counts).
+  size_t most_serving = 0;
   // Wall-clock ms of each change of (currentStepIndex, phase, canary replicas, stable
   // replicas), with the new values.
   struct Change {
