@@ -181,6 +181,27 @@ std::vector<int64_t> hand_over_times(const ProcessedAudit& audit) {
   return out;
 }
 
+// For a failure message: the duplicates by the step they follow, and the first few repeated
+// seqs with who processed them when.
+std::string duplicates_text(const std::vector<ProcessedRecord>& records,
+                            const std::vector<int64_t>& steps_ms, int64_t origin_ms) {
+  std::string out = "duplicates after each step:";
+  for (int64_t n : duplicates_by_handover(records, steps_ms)) out += fmt::format(" {}", n);
+  std::map<int64_t, std::vector<const ProcessedRecord*>> by_seq;
+  for (const ProcessedRecord& r : records) by_seq[r.seq].push_back(&r);
+  int shown = 0;
+  for (const auto& [seq, seen] : by_seq) {
+    if (seen.size() < 2 || ++shown > 5) continue;
+    out += fmt::format("\n  seq {} (partition {} offset {}):", seq, seen[0]->partition,
+                       seen[0]->offset);
+    for (const auto* r : seen) {
+      out +=
+          fmt::format(" {} {} at +{} ms;", r->version, r->instance, r->processed_at_ms - origin_ms);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -225,6 +246,7 @@ TEST_CASE(
     CHECK(poll_until(
         [&] { return env.instance_pids().size() == static_cast<size_t>(kCanaryReplicas); }, 30s));
     const auto instances = env.instance_pids();
+    const int64_t killed_ms = unix_now_ms();
     env.kill_serve(SIGKILL);
     std::this_thread::sleep_for(1s);
     CHECK(env.instance_pids() == instances);
@@ -257,6 +279,10 @@ TEST_CASE(
     sampler->stop();
     const ProcessedAudit audit = audit_processed(records, 0, kMessages);
     check_no_loss(audit);
+    std::vector<int64_t> steps = step_times(trace, committed_ms);
+    steps.push_back(killed_ms);
+    std::sort(steps.begin(), steps.end());
+    INFO(duplicates_text(records, steps, trace.changes.front().at_ms) << "\n" << trace.text());
     CHECK(audit.duplicates <= kCleanHandOverDuplicates);
     CHECK(audit.by_version.count("1.0.0"));
     CHECK(audit.by_version.count("2.0.0"));
