@@ -3,7 +3,8 @@
 // sequence-numbered records at a steady rate. Each case then reads the output topic from the
 // beginning and checks, from the records themselves:
 //   - 0 lost: every seq 0..49,999 has an output record;
-//   - duplicates within the bound of the hand-overs (below: 0, see kCleanHandOverDuplicates);
+//   - duplicates within the bound of each hand-over (kCleanHandOverDuplicates for blue-green,
+//     kRebalanceDuplicates per step of a canary);
 //   - the group's lag (committed offsets vs high watermarks, sampled every 100 ms) is back to
 //     its steady-load baseline within kLagRecovery of every step;
 //   - canary: the replica counts at each step, never more than replicas + maxSurge instances;
@@ -39,6 +40,14 @@ constexpr int kBlueGreenReplicas = 2;
 // duplicates per hand-over is therefore its uncommitted window, which is empty unless an
 // instance is SIGKILLed (none is here: only `sluice serve` is). So: 0.
 constexpr int64_t kCleanHandOverDuplicates = 0;
+// A canary changes the group while it consumes: members join and leave (cooperative-sticky
+// rebalances) next to members that keep processing. Measured here, that is NOT always clean:
+// some runs reprocess a few hundred records at one step (0 in others), and bench_kafka_handover
+// reproduces it with a naive hand-over (both versions subscribed, the old one SIGTERMed). The
+// bound that holds is orders-stream's uncommitted window: it commits its stored offsets every
+// second, so a lost commit at a rebalance repeats at most one second of the group's input.
+constexpr int64_t kCommitIntervalMs = 1'000;
+constexpr int64_t kRebalanceDuplicates = kRate * kCommitIntervalMs / 1'000;
 // "Back to baseline": at most the largest lag of the steady load before the rollout plus half
 // a second of production (sampling and commit jitter), within 10 s of each step.
 constexpr int64_t kLagSlack = kRate / 2;
@@ -202,6 +211,16 @@ std::string duplicates_text(const std::vector<ProcessedRecord>& records,
   return out;
 }
 
+// Each step's duplicates (those processed after it and before the next) within `bound`.
+void check_duplicates_per_step(const std::vector<ProcessedRecord>& records,
+                               const std::vector<int64_t>& steps_ms, int64_t bound) {
+  const auto per_step = duplicates_by_handover(records, steps_ms);
+  for (size_t i = 0; i < per_step.size(); ++i) {
+    INFO("duplicates after step " << i << " (0: before the first)");
+    CHECK(per_step[i] <= bound);
+  }
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -283,7 +302,7 @@ TEST_CASE(
     steps.push_back(killed_ms);
     std::sort(steps.begin(), steps.end());
     INFO(duplicates_text(records, steps, trace.changes.front().at_ms) << "\n" << trace.text());
-    CHECK(audit.duplicates <= kCleanHandOverDuplicates);
+    check_duplicates_per_step(records, steps, kRebalanceDuplicates);
     CHECK(audit.by_version.count("1.0.0"));
     CHECK(audit.by_version.count("2.0.0"));
     CHECK(promoted_under_load);
@@ -337,8 +356,9 @@ TEST_CASE(
     sampler->stop();
     const ProcessedAudit audit = audit_processed(records, 0, kMessages);
     check_no_loss(audit);
-    // The canary's instances stop with SIGTERM (finish, flush, commit): a clean hand-over.
-    CHECK(audit.duplicates <= kCleanHandOverDuplicates);
+    const std::vector<int64_t> steps = step_times(trace, committed_ms);
+    INFO(duplicates_text(records, steps, trace.changes.front().at_ms));
+    check_duplicates_per_step(records, steps, kRebalanceDuplicates);
     CHECK(audit.by_version.count("2.0.0"));  // it did process before it was rolled back
     const auto samples = sampler->samples();
     INFO("lag:" << lag_text(samples, committed_ms));
@@ -401,11 +421,7 @@ TEST_CASE(
     // of the next version was processed at or after the last one of the version before it.
     CHECK(audit.run_versions() == c.runs);
     const auto hand_overs = hand_over_times(audit);
-    const auto per_hand_over = duplicates_by_handover(records, hand_overs);
-    for (size_t i = 0; i < per_hand_over.size(); ++i) {
-      INFO("duplicates after hand-over " << i);
-      CHECK(per_hand_over[i] <= kCleanHandOverDuplicates);
-    }
+    check_duplicates_per_step(records, hand_overs, kCleanHandOverDuplicates);
     CHECK(switched_under_load);
     const auto samples = sampler->samples();
     INFO("lag:" << lag_text(samples, committed_ms));
