@@ -128,6 +128,32 @@ int64_t start_load(std::unique_ptr<KafkaLoad>& load, std::unique_ptr<LagSampler>
   return *baseline;
 }
 
+// One case up to the commit of 2.0.0: fresh topics and group, serve with 1.0.0 healthy, the
+// producer and the lag sampler running (the baseline taken), then 2.0.0 committed, failing
+// `fail_rate` of its attempts. Members are destroyed in reverse: load and sampler first.
+struct RolloutCase {
+  KafkaCase kafka;
+  std::unique_ptr<E2eEnv> env;
+  std::unique_ptr<KafkaLoad> load;
+  std::unique_ptr<LagSampler> sampler;
+  int64_t baseline = 0;
+  int64_t committed_ms = 0;
+  std::string sha2;
+};
+
+void start_case(RolloutCase& c, KafkaBroker& broker, const std::string& prefix, StreamRollout r,
+                double fail_rate) {
+  c.kafka = new_case(broker, prefix);
+  c.env = std::make_unique<E2eEnv>();
+  bring_up(*c.env, stream_manifest(*c.env, c.kafka, r));
+  c.baseline = start_load(c.load, c.sampler, *c.env, c.kafka);
+  r.version = "2.0.0";
+  r.fail_rate = fail_rate;
+  c.env->write("stream.yaml", stream_manifest(*c.env, c.kafka, r));
+  c.committed_ms = unix_now_ms();
+  c.sha2 = c.env->commit(fail_rate > 0 ? "stream 2.0.0 (fails some attempts)" : "stream 2.0.0");
+}
+
 // Waits for the producer, then for the group to commit everything; audits the output topic.
 std::vector<ProcessedRecord> finish(KafkaLoad& load, const KafkaCase& kafka) {
   auto summary = load.wait(120s);
@@ -231,21 +257,19 @@ TEST_CASE(
 
   {
     INFO("case 1: canary promoted across kill -9 of sluice serve");
-    const KafkaCase kafka = new_case(*broker, "promoted");
-    E2eEnv env;
-    StreamRollout r{.version = "1.0.0",
-                    .replicas = kCanaryReplicas,
-                    .strategy = kCanary,
-                    .templates = kNoFailedRecords};
-    bring_up(env, stream_manifest(env, kafka, r));
-    std::unique_ptr<KafkaLoad> load;
-    std::unique_ptr<LagSampler> sampler;
-    const int64_t baseline = start_load(load, sampler, env, kafka);
-
-    r.version = "2.0.0";
-    env.write("stream.yaml", stream_manifest(env, kafka, r));
-    const int64_t committed_ms = unix_now_ms();
-    const std::string sha2 = env.commit("stream 2.0.0");
+    RolloutCase c;
+    start_case(c, *broker, "promoted",
+               {.version = "1.0.0",
+                .replicas = kCanaryReplicas,
+                .strategy = kCanary,
+                .templates = kNoFailedRecords},
+               0);
+    E2eEnv& env = *c.env;
+    const KafkaCase& kafka = c.kafka;
+    auto& load = c.load;
+    auto& sampler = c.sampler;
+    const int64_t baseline = c.baseline, committed_ms = c.committed_ms;
+    const std::string& sha2 = c.sha2;
     RolloutTrace trace;
     const bool paused = watch_rollout(
         env, "stream",
@@ -309,30 +333,27 @@ TEST_CASE(
     const auto samples = sampler->samples();
     INFO("lag:" << lag_text(samples, committed_ms));
     check_lag_recovers(samples, baseline, step_times(trace, committed_ms), committed_ms);
-    WARN(
-        fmt::format("kafka canary promoted across kill -9: {}; at most {} instances (cap {}); "
-                    "lag baseline {}, highest during the rollout {}",
-                    audit.summary(), trace.most_instances, kCanaryReplicas + kMaxSurge, baseline,
-                    max_lag(samples, committed_ms, unix_now_ms()).value_or(-1)));
+    WARN(fmt::format(
+        "kafka canary promoted across kill -9: {}; at most {} serving instances (cap "
+        "{}), {} processes with the draining ones; lag baseline {}, highest {}",
+        audit.summary(), trace.most_serving, kCanaryReplicas + kMaxSurge, trace.most_instances,
+        baseline, max_lag(samples, committed_ms, unix_now_ms()).value_or(-1)));
   }
   {
     INFO("case 2: a canary that fails 30% of its attempts is rolled back by its gate");
-    const KafkaCase kafka = new_case(*broker, "failing");
-    E2eEnv env;
-    StreamRollout r{.version = "1.0.0",
-                    .replicas = kCanaryReplicas,
-                    .strategy = kCanary,
-                    .templates = kNoFailedRecords};
-    bring_up(env, stream_manifest(env, kafka, r));
-    std::unique_ptr<KafkaLoad> load;
-    std::unique_ptr<LagSampler> sampler;
-    const int64_t baseline = start_load(load, sampler, env, kafka);
-
-    r.version = "2.0.0";
-    r.fail_rate = 0.3;
-    env.write("stream.yaml", stream_manifest(env, kafka, r));
-    const int64_t committed_ms = unix_now_ms();
-    const std::string sha2 = env.commit("stream 2.0.0 (fails 30% of its attempts)");
+    RolloutCase c;
+    start_case(c, *broker, "failing",
+               {.version = "1.0.0",
+                .replicas = kCanaryReplicas,
+                .strategy = kCanary,
+                .templates = kNoFailedRecords},
+               0.3);
+    E2eEnv& env = *c.env;
+    const KafkaCase& kafka = c.kafka;
+    auto& load = c.load;
+    auto& sampler = c.sampler;
+    const int64_t baseline = c.baseline, committed_ms = c.committed_ms;
+    const std::string& sha2 = c.sha2;
     RolloutTrace trace;
     const bool ended = watch_rollout(
         env, "stream",
@@ -386,23 +407,20 @@ TEST_CASE(
   };
   for (const Case& c : cases) {
     INFO("case " << c.prefix);
-    const KafkaCase kafka = new_case(*broker, c.prefix);
-    E2eEnv env;
-    StreamRollout r{.version = "1.0.0",
-                    .replicas = kBlueGreenReplicas,
-                    .hand_over = true,
-                    .strategy = kBlueGreen,
-                    .templates = kNoFailedRecordsCounted};
-    bring_up(env, stream_manifest(env, kafka, r));
-    std::unique_ptr<KafkaLoad> load;
-    std::unique_ptr<LagSampler> sampler;
-    const int64_t baseline = start_load(load, sampler, env, kafka);
-
-    r.version = "2.0.0";
-    r.fail_rate = c.fail_rate;
-    env.write("stream.yaml", stream_manifest(env, kafka, r));
-    const int64_t committed_ms = unix_now_ms();
-    const std::string sha2 = env.commit("stream 2.0.0");
+    RolloutCase rc;
+    start_case(rc, *broker, c.prefix,
+               {.version = "1.0.0",
+                .replicas = kBlueGreenReplicas,
+                .hand_over = true,
+                .strategy = kBlueGreen,
+                .templates = kNoFailedRecordsCounted},
+               c.fail_rate);
+    E2eEnv& env = *rc.env;
+    const KafkaCase& kafka = rc.kafka;
+    auto& load = rc.load;
+    auto& sampler = rc.sampler;
+    const int64_t baseline = rc.baseline, committed_ms = rc.committed_ms;
+    const std::string& sha2 = rc.sha2;
     auto status = env.cli({"status", "stream", "--wait", "--revision", sha2, "--timeout", "90s"});
     INFO(status.out << status.err);
     CHECK(status.exit_code == c.status_exit);
