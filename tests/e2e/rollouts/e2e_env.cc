@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -34,6 +35,19 @@ std::string tail(const std::string& text, size_t n = 2000) {
 // NUL-separated environment of a process; empty when unreadable (it exited, or is not ours).
 std::string environ_of(const std::string& pid) {
   return slurp("/proc/" + pid + "/environ");
+}
+
+// NAME's value in a NUL-separated environment; empty when absent.
+std::string env_value(const std::string& environ, const std::string& name) {
+  const std::string key = name + "=";
+  for (size_t at = 0; at < environ.size();) {
+    const size_t end = std::min(environ.find('\0', at), environ.size());
+    if (environ.compare(at, key.size(), key) == 0) {
+      return environ.substr(at + key.size(), end - at - key.size());
+    }
+    at = end + 1;
+  }
+  return "";
 }
 
 }  // namespace
@@ -208,11 +222,19 @@ std::map<std::string, pid_t> E2eEnv::instance_pids() {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
     const std::string env = environ_of(pid);
     if (env.find(marker + '\0') == std::string::npos) continue;
-    const std::string key = "SLUICE_INSTANCE=";
-    const size_t at = env.find(key);
-    if (at == std::string::npos) continue;
-    const size_t end = env.find('\0', at);
-    out[env.substr(at + key.size(), end - at - key.size())] = std::stoi(pid);
+    const std::string instance = env_value(env, "SLUICE_INSTANCE");
+    if (!instance.empty()) out[instance] = std::stoi(pid);
+  }
+  return out;
+}
+
+std::vector<int> E2eEnv::instance_ports(const std::string& version, const std::string& port) {
+  std::vector<int> out;
+  for (const auto& [instance, pid] : instance_pids()) {
+    const std::string environ = environ_of(std::to_string(pid));
+    if (env_value(environ, "SLUICE_VERSION") != version) continue;
+    const int number = std::atoi(env_value(environ, "PORT_" + port).c_str());
+    if (number > 0) out.push_back(number);
   }
   return out;
 }

@@ -77,6 +77,9 @@ class E2eEnv {
                               std::chrono::milliseconds timeout, bool* held = nullptr);
   // Pids of the running processes that carry this environment's marker, by SLUICE_INSTANCE.
   std::map<std::string, pid_t> instance_pids();
+  // The ports (PORT_<NAME> of their environment) of this environment's running instances of
+  // `version` (their SLUICE_VERSION).
+  std::vector<int> instance_ports(const std::string& version, const std::string& port = "HTTP");
   // The built-in router process serve started (state/router/router.pid); 0 when none.
   pid_t router_pid();
 
