@@ -76,7 +76,9 @@ fuzz-run: fuzz
 fuzz-long: fuzz
 	@scripts/run-fuzzers build-fuzz 600
 
+## The Kafka benchmarks run a real broker: only the Kafka peer is fetched, not the Kubernetes build.
 bench: build
+	@scripts/peers kafka
 	@scripts/bench
 
 lint-examples: build
