@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "healthcheck/analysis/http_client.h"
+#include "base/http_client.h"
 #include "healthcheck/analysis/provider.h"
 
 namespace sluice::analysis {

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "base/redact.h"
-#include "healthcheck/analysis/http_client.h"
+#include "base/http_client.h"
 #include "healthcheck/analysis/provider.h"
 
 namespace sluice::analysis {

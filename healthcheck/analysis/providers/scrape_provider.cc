@@ -13,7 +13,7 @@
 #include <memory>
 #include <mutex>
 
-#include "healthcheck/analysis/http_client.h"
+#include "base/http_client.h"
 #include "healthcheck/analysis/prometheus_text.h"
 #include "healthcheck/analysis/provider.h"
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/redact.h"
-#include "healthcheck/analysis/http_client.h"
+#include "base/http_client.h"
 #include "healthcheck/analysis/json_path.h"
 #include "healthcheck/analysis/provider.h"
 

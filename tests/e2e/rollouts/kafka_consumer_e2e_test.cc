@@ -49,9 +49,12 @@ constexpr int64_t kCleanHandOverDuplicates = 0;
 constexpr int64_t kCommitIntervalMs = 1'000;
 constexpr int64_t kRebalanceDuplicates = kRate * kCommitIntervalMs / 1'000;
 // "Back to baseline": at most the largest lag of the steady load before the rollout plus half
-// a second of production (sampling and commit jitter), within 10 s of each step.
+// a second of production (sampling and commit jitter), within 30 s of each step. A liveness
+// check (the group catches up after a step), not a speed target: beside other suites on 2
+// cores a hand-over once took more than 10 s to drain. How fast it drains is measured by
+// bench_kafka_handover.
 constexpr int64_t kLagSlack = kRate / 2;
-constexpr int64_t kLagRecoveryMs = 10'000;
+constexpr int64_t kLagRecoveryMs = 30'000;
 
 std::unique_ptr<KafkaBroker> start_broker() {
   KafkaBrokerOptions options;

@@ -8,7 +8,7 @@
 
 #include "analysis_test_util.h"
 #include "child_process.h"
-#include "healthcheck/analysis/http_client.h"
+#include "base/http_client.h"
 #include "test_http_server.h"
 
 using namespace sluice;

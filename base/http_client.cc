@@ -1,4 +1,4 @@
-#include "healthcheck/analysis/http_client.h"
+#include "base/http_client.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -9,7 +9,7 @@
 
 #include "base/redact.h"
 
-namespace sluice::analysis {
+namespace sluice {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -142,7 +142,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     request_.target(url_.target);
     request_.version(11);
     request_.set(http::field::host, url_.host + ":" + url_.port);
-    request_.set(http::field::user_agent, "sluice-analysis");
+    request_.set(http::field::user_agent, "sluice");
     request_.set(http::field::connection, "close");
     for (const auto& [name, value] : req_.headers) request_.set(name, value);
     if (!req_.body.empty() || verb == http::verb::post) {
@@ -238,4 +238,4 @@ void http_fetch(const asio::any_io_executor& executor, HttpRequest request, Http
   }
 }
 
-}  // namespace sluice::analysis
+}  // namespace sluice

@@ -1,4 +1,4 @@
-// A small asynchronous HTTP/1.1 client (Beast) for metric providers.
+// A small asynchronous HTTP/1.1 client (Beast): metric providers, notifications, gate webhooks.
 //
 // Contract: the callback runs exactly once, on `executor`, with a response or an error that says
 // what went wrong (connect refused, timed out after N ms, body over the limit, ...). The whole
@@ -15,7 +15,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 
-namespace sluice::analysis {
+namespace sluice {
 
 struct HttpRequest {
   std::string method = "GET";
@@ -47,4 +47,4 @@ using HttpCallback = std::function<void(Result<HttpResponse>)>;
 void http_fetch(const boost::asio::any_io_executor& executor, HttpRequest request,
                 HttpCallback done);
 
-}  // namespace sluice::analysis
+}  // namespace sluice
