@@ -15,7 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "healthcheck/probe_target.h"
-#include "healthcheck/process.h"
+#include "base/process.h"
 
 namespace sluice::healthcheck {
 namespace {

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 #include <boost/asio/post.hpp>
 
-#include "healthcheck/process.h"
+#include "base/process.h"
 #include "runtime/log_reader.h"
 #include "runtime/log_rotation.h"
 #include "runtime/proc.h"
@@ -68,7 +68,7 @@ void Supervisor::adopt_all() {
   for (auto& [id, inst] : instances_) all.push_back(inst);
   for (auto& inst : all) {
     if (inst->rec.pid != 0) {
-      const int fd = healthcheck::open_pidfd(inst->rec.pid);
+      const int fd = open_pidfd(inst->rec.pid);
       if (fd < 0 || !is_same_live_process(inst->rec.pid, inst->rec.start_ticks)) {
         if (fd >= 0) close(fd);
         inst->rec.pid = 0;

@@ -14,7 +14,7 @@
 
 #include "healthcheck/probe_exec.h"
 #include "healthcheck/probe_http.h"
-#include "healthcheck/process.h"
+#include "base/process.h"
 #include "manifests/expand.h"
 #include "runtime/proc.h"
 #include "runtime/supervisor.h"
@@ -107,7 +107,7 @@ Status Supervisor::build_environment(Instance& inst, std::vector<std::string>& a
 
   std::map<std::string, std::string> vars;
   if (options_.inherit_environment) {
-    for (const auto& entry : healthcheck::current_environment()) {
+    for (const auto& entry : current_environment()) {
       const size_t eq = entry.find('=');
       if (eq != std::string::npos) vars[entry.substr(0, eq)] = entry.substr(eq + 1);
     }
@@ -162,7 +162,7 @@ void Supervisor::spawn(const InstancePtr& inst) {
   if (log_fd < 0) {
     return on_start_failure(inst, fmt::format("open {}: {}", log, strerror(errno)), Duration(0));
   }
-  healthcheck::SpawnRequest request;
+  SpawnRequest request;
   request.argv = argv;
   request.env = inst->target.env;
   request.working_dir = inst->target.working_dir;
@@ -171,7 +171,7 @@ void Supervisor::spawn(const InstancePtr& inst) {
   request.stdout_fd = log_fd;
   request.stderr_fd = log_fd;
   request.new_session = true;
-  auto pid = healthcheck::spawn_process(request);
+  auto pid = spawn_process(request);
   close(log_fd);
   if (!pid) return on_start_failure(inst, pid.status().message(), Duration(0));
 
@@ -184,7 +184,7 @@ void Supervisor::spawn(const InstancePtr& inst) {
   inst->run_started = Clock_::now();
   inst->phase = Instance::Phase::kRunning;
   inst->kill_reason.clear();
-  const int fd = healthcheck::open_pidfd(*pid);
+  const int fd = open_pidfd(*pid);
   if (fd < 0) {
     // Only on kernels without pidfd (< 5.3): the instance cannot be watched; refuse it.
     kill(-*pid, SIGKILL);
@@ -219,7 +219,7 @@ void Supervisor::on_exit(const InstancePtr& inst) {
     kill(-inst->rec.pid, SIGKILL);
     int status = 0;
     if (waitpid(inst->rec.pid, &status, WNOHANG) == inst->rec.pid) {
-      const auto decoded = healthcheck::decode_wait_status(status);
+      const auto decoded = decode_wait_status(status);
       exit.exit_code = decoded.exit_code;
       exit.signal = decoded.signal;
       exit.description = decoded.describe();

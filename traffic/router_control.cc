@@ -19,7 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/unix_socket.h"
-#include "healthcheck/process.h"
+#include "base/process.h"
 #include "traffic/route_codec.h"
 
 namespace sluice::traffic {
@@ -342,13 +342,13 @@ Status RemoteRouter::start_router() const {
   const std::string log = options_.dir + "/router.log";
   const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return unavailable(fmt::format("open {}: {}", log, std::strerror(errno)));
-  healthcheck::SpawnRequest request;
+  SpawnRequest request;
   request.argv = options_.start_argv;
-  request.env = healthcheck::current_environment();
+  request.env = current_environment();
   request.stdout_fd = log_fd;
   request.stderr_fd = log_fd;
   request.new_session = true;  // survives serve, its signals and its process group
-  auto pid = healthcheck::spawn_process(request);
+  auto pid = spawn_process(request);
   ::close(log_fd);
   if (!pid.is_ok()) return pid.status();
   child_ = *pid;

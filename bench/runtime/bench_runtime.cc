@@ -27,7 +27,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "healthcheck/process.h"
+#include "base/process.h"
 #include "runtime/local_process_runtime.h"
 
 using namespace sluice;
@@ -172,11 +172,11 @@ void bench_spawn(Bench& b) {
 
     // Peer: the same service started by a bare posix_spawn.
     const int free_port = port;  // just released by the instance above
-    healthcheck::SpawnRequest raw;
+    SpawnRequest raw;
     raw.argv = {kTestsvc, "--port", std::to_string(free_port), "--max-lifetime-ms", "50000"};
-    raw.env = healthcheck::current_environment();
+    raw.env = current_environment();
     const auto raw_start = SteadyClock::now();
-    auto pid = healthcheck::spawn_process(raw);
+    auto pid = spawn_process(raw);
     if (!pid) continue;
     const auto deadline = SteadyClock::now() + 5s;
     while (!can_connect(free_port) && SteadyClock::now() < deadline) {

@@ -15,7 +15,7 @@
 
 #include <cstdio>
 
-#include "healthcheck/process.h"
+#include "base/process.h"
 #include "runtime/proc.h"
 #include "tests/integration/runtime/runtime_fixture.h"
 
@@ -31,7 +31,7 @@ TEST_CASE("a restarted runtime adopts running instances and restarts dead ones")
   const std::string ready_file = dir.path() + "/host-ready";
   std::filesystem::create_directories(checkout);
 
-  healthcheck::SpawnRequest host;
+  SpawnRequest host;
   host.argv = {host_path(),  "--state",    state,
                "--checkout", checkout,     "--rollout",
                "svc",        "--revision", "1",
@@ -39,8 +39,8 @@ TEST_CASE("a restarted runtime adopts running instances and restarts dead ones")
                ready_file,   "--",         testsvc_path(),
                "--port",     "$(PORT)",    "--max-lifetime-ms",
                "60000"};
-  host.env = healthcheck::current_environment();
-  auto host_pid = healthcheck::spawn_process(host);
+  host.env = current_environment();
+  auto host_pid = spawn_process(host);
   REQUIRE(host_pid);
 
   const auto deadline = std::chrono::steady_clock::now() + 15s;

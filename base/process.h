@@ -1,6 +1,6 @@
 // Starting processes without a shell: posix_spawn with an argv array, an explicit environment,
 // a working directory, and stdio redirected to given descriptors. Used by exec probes, exec
-// hooks (healthcheck/probe_exec.h) and the local runtime's instances.
+// hooks (healthcheck/probe_exec.h), the local runtime's instances and gitops' signature checks.
 //
 // Every descriptor of the caller other than the requested stdio is closed in the child
 // (closefrom), signal dispositions and mask are reset to defaults.
@@ -14,7 +14,7 @@
 
 #include "base/status.h"
 
-namespace sluice::healthcheck {
+namespace sluice {
 
 struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] containing '/' is a path (relative to working_dir);
@@ -58,4 +58,4 @@ int open_pidfd(pid_t pid);
 // "NAME=value" for every variable of this process.
 std::vector<std::string> current_environment();
 
-}  // namespace sluice::healthcheck
+}  // namespace sluice

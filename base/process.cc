@@ -1,4 +1,4 @@
-#include "healthcheck/process.h"
+#include "base/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace sluice::healthcheck {
+namespace sluice {
 namespace {
 
 // RAII for the posix_spawn attribute and file-action objects.
@@ -146,4 +146,4 @@ std::vector<std::string> current_environment() {
   return out;
 }
 
-}  // namespace sluice::healthcheck
+}  // namespace sluice
