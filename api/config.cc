@@ -9,6 +9,7 @@
 
 #include "api/request_guard.h"
 #include "base/duration.h"
+#include "gitops/commit_verify.h"
 
 namespace sluice::api {
 namespace {
@@ -48,6 +49,55 @@ class ConfigParser {
     return Status::ok();
   }
 
+  // repo.verify: {mode: ssh, allowedSignersFile: F} or {mode: gpg, keyring: F}.
+  Status parse_repo_verify(const YAML::Node& node, RepoVerifyConfig& out) {
+    if (!node) return Status::ok();
+    Status st = check_keys(node, {"mode", "allowedSignersFile", "keyring"}, "repo.verify");
+    if (!st.is_ok()) return st;
+    std::optional<std::string> mode, signers, keyring;
+    if (st = scalar(node["mode"], "repo.verify.mode", mode); !st.is_ok()) return st;
+    if (st = scalar(node["allowedSignersFile"], "repo.verify.allowedSignersFile", signers);
+        !st.is_ok())
+      return st;
+    if (st = scalar(node["keyring"], "repo.verify.keyring", keyring); !st.is_ok()) return st;
+    if (!mode) return error_at(node, "'repo.verify.mode' is required (ssh or gpg)");
+    gitops::VerifyConfig check;
+    YAML::Node file_node;
+    if (*mode == "ssh") {
+      if (!signers) return error_at(node, "repo.verify: mode ssh needs 'allowedSignersFile'");
+      if (keyring)
+        return error_at(node["keyring"], "'repo.verify.keyring' is for mode gpg; mode ssh "
+                                         "uses 'allowedSignersFile'");
+      check.mode = gitops::VerifyMode::kSsh;
+      check.allowed_signers_file = absolute_path(*signers);
+      file_node = node["allowedSignersFile"];
+    } else if (*mode == "gpg") {
+      if (!keyring) return error_at(node, "repo.verify: mode gpg needs 'keyring'");
+      if (signers)
+        return error_at(node["allowedSignersFile"],
+                        "'repo.verify.allowedSignersFile' is for mode ssh; mode gpg uses "
+                        "'keyring'");
+      check.mode = gitops::VerifyMode::kGpg;
+      check.keyring = absolute_path(*keyring);
+      file_node = node["keyring"];
+    } else {
+      return error_at(node["mode"], "'repo.verify.mode' must be 'ssh' or 'gpg', not '" + *mode +
+                                        "'");
+    }
+    // The trust file and the tool are checked now, at startup, not at the first signed commit.
+    if (st = gitops::check_verify_config(check); !st.is_ok()) return error_at(file_node, st.message());
+    out.mode = *mode;
+    out.allowed_signers_file = check.allowed_signers_file;
+    out.keyring = check.keyring;
+    return Status::ok();
+  }
+
+  static std::string absolute_path(const std::string& path) {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(path, ec);
+    return ec ? path : absolute.lexically_normal().string();
+  }
+
   Status parse(const YAML::Node& root, ServeConfig& cfg) {
     if (root.IsNull()) return Status::ok();
     Status st = check_keys(
@@ -58,8 +108,10 @@ class ConfigParser {
       if (repo.IsScalar()) {
         cfg.repo_url = repo.Scalar();  // shorthand: repo: /srv/deploy-repo
       } else {
-        if (st = check_keys(repo, {"url", "branch", "path", "poll"}, "repo"); !st.is_ok())
+        if (st = check_keys(repo, {"url", "branch", "path", "poll", "verify"}, "repo");
+            !st.is_ok())
           return st;
+        if (st = parse_repo_verify(repo["verify"], cfg.repo_verify); !st.is_ok()) return st;
         if (st = scalar(repo["url"], "repo.url", cfg.repo_url); !st.is_ok()) return st;
         if (st = scalar(repo["branch"], "repo.branch", cfg.repo_branch); !st.is_ok()) return st;
         if (st = scalar(repo["path"], "repo.path", cfg.repo_path); !st.is_ok()) return st;
@@ -240,6 +292,7 @@ Result<ServeOptions> resolve_serve_options(const ServeFlags& flags) {
     if (o.state_dir.size() > 1 && o.state_dir.back() == '/') o.state_dir.pop_back();
   }
   o.tokens = file.tokens;
+  o.repo_verify = file.repo_verify;
   o.auth_file = flags.auth_file;
   o.github_secret_file =
       flags.webhook_secret_file ? flags.webhook_secret_file : file.github_secret_file;

@@ -23,6 +23,15 @@ struct TokenConfig {
   std::string token;
 };
 
+// repo.verify: apply only commits signed by a trusted key (docs/notifications.md, "Signed
+// commits"). Checked when the file is loaded: the trust file must be readable (and a keyring a
+// binary one) and the tool installed, else an error naming the config file and line.
+struct RepoVerifyConfig {
+  std::string mode;                  // "" (off) | ssh | gpg
+  std::string allowed_signers_file;  // mode ssh; absolute
+  std::string keyring;               // mode gpg; absolute
+};
+
 // What the file says; every field is optional so that flags can override field by field.
 struct ServeConfig {
   std::optional<std::string> repo_url;
@@ -39,6 +48,7 @@ struct ServeConfig {
   std::optional<std::string> log_format;  // json | text
   std::optional<std::string> log_level;   // trace | debug | info | warn | error
   std::optional<int> max_replicas;        // runtime.maxReplicas
+  RepoVerifyConfig repo_verify;           // repo.verify (mode "" when absent)
 };
 
 // runtime.maxReplicas / --max-replicas may raise the local runtime's replica limit this far: each
@@ -79,6 +89,7 @@ struct ServeOptions {
   std::string log_level = "info";
   // The most replicas a Rollout may ask of the local runtime (manifests::LoadLimits).
   int max_replicas = 256;
+  RepoVerifyConfig repo_verify;  // from the file only (no flag)
 };
 
 // Loads flags.config_file when set, then applies the flags. Errors: unreadable or invalid

@@ -136,6 +136,16 @@ controller::DesiredState to_desired(const gitops::Snapshot& snapshot) {
   return d;
 }
 
+// repo.verify from the config file (already checked when it was loaded) as the watcher's.
+gitops::VerifyConfig verify_config(const api::RepoVerifyConfig& config) {
+  gitops::VerifyConfig out;
+  if (config.mode == "ssh") out.mode = gitops::VerifyMode::kSsh;
+  if (config.mode == "gpg") out.mode = gitops::VerifyMode::kGpg;
+  out.allowed_signers_file = config.allowed_signers_file;
+  out.keyring = config.keyring;
+  return out;
+}
+
 // Owns every part of the running controller; the API sees it as a ControlFacade.
 class ServeController final : public controller::ControlFacade {
  public:
@@ -246,6 +256,7 @@ class ServeController final : public controller::ControlFacade {
     gitops::WatcherOptions wo;
     wo.poll = o.poll;
     wo.limits.max_replicas = o.max_replicas;
+    wo.verify = verify_config(o.repo_verify);
     watcher_ = std::make_unique<gitops::Watcher>(
         scheduler_.strand(), clock, random_, rc, wo,
         [this](const std::shared_ptr<const gitops::Snapshot>& snap, const gitops::SetDiff&) {
@@ -272,6 +283,10 @@ class ServeController final : public controller::ControlFacade {
           fields["event"] = "CommitRefused";
           fields["file"] = e.file;
           fields["line"] = e.line;
+          if (e.signature) {  // repo.verify refused it: who signed (if anyone trusted), and why
+            fields["signer"] = e.signature->signer;
+            fields["signatureReason"] = e.signature->reason;
+          }
           api::log_fields(spdlog::level::warn,
                           fmt::format("commit {} refused, the last good commit stays applied: {}",
                                       e.commit.substr(0, 12), message),

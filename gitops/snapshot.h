@@ -8,12 +8,14 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "gitops/commit_verify.h"
 #include "manifests/loader.h"
 #include "manifests/types.h"
 
@@ -41,6 +43,9 @@ struct Snapshot {
   manifests::ManifestSet manifests;  // valid only when manifests.ok()
   std::vector<ManifestFile> files;   // sorted by path
   bool forced = false;               // set by the watcher: the previous head is not an ancestor
+  // Set by the watcher when repo.verify is on: the commit's verified signature (a snapshot is
+  // only built for a head whose signature verified).
+  std::optional<SignatureVerdict> signature;
   bool ok() const { return manifests.ok(); }
 };
 

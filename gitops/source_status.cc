@@ -2,6 +2,22 @@
 
 namespace sluice::gitops {
 
+namespace {
+
+nlohmann::json or_null(const std::string& text) {
+  return text.empty() ? nlohmann::json() : nlohmann::json(text);
+}
+
+nlohmann::json signature_json(const SignatureVerdict& v) {
+  return {{"verified", v.verified},
+          {"signer", or_null(v.signer)},
+          {"key", or_null(v.key)},
+          {"reason", or_null(v.reason)},
+          {"message", v.message}};
+}
+
+}  // namespace
+
 nlohmann::json to_json(const SourceStatus& s) {
   nlohmann::json j;
   j["repo"] = s.repo;
@@ -14,6 +30,7 @@ nlohmann::json to_json(const SourceStatus& s) {
                   {"message", s.error->message},
                   {"file", s.error->file},
                   {"line", s.error->line}};
+    if (s.error->signature) j["error"]["signature"] = signature_json(*s.error->signature);
   } else {
     j["error"] = nullptr;
   }
@@ -27,6 +44,13 @@ nlohmann::json to_json(const SourceStatus& s) {
   j["forced"] = s.forced;
   j["consecutiveFailures"] = s.consecutive_failures;
   j["nextFetchAt"] = s.next_fetch_at ? nlohmann::json(format_rfc3339(*s.next_fetch_at)) : nullptr;
+  if (s.verify_mode != VerifyMode::kOff) {
+    j["verify"] = {{"mode", verify_mode_name(s.verify_mode)}};
+    j["signature"] = s.signature ? signature_json(*s.signature) : nlohmann::json();
+  } else {
+    j["verify"] = nullptr;
+    j["signature"] = nullptr;
+  }
   return j;
 }
 
@@ -62,6 +86,12 @@ std::string metrics_text(const SourceStatus& s) {
          "were invalid.\n";
   out += "# TYPE sluice_git_invalid_heads_total counter\n";
   out += "sluice_git_invalid_heads_total " + std::to_string(s.invalid_heads) + "\n";
+  if (s.verify_mode != VerifyMode::kOff) {
+    out += "# HELP sluice_git_unverified_heads_total Fetched heads refused because their "
+           "signature did not verify against the trusted keys (repo.verify).\n";
+    out += "# TYPE sluice_git_unverified_heads_total counter\n";
+    out += "sluice_git_unverified_heads_total " + std::to_string(s.unverified_heads) + "\n";
+  }
   if (s.fetched_at) {
     out += "# HELP sluice_git_last_fetch_timestamp_seconds Time of the last successful fetch.\n";
     out += "# TYPE sluice_git_last_fetch_timestamp_seconds gauge\n";

@@ -22,8 +22,17 @@ struct FetchOutcome {
   FetchResult fetch;
   // Set when the head differs from the last commit the fetch thread built; may be invalid.
   std::shared_ptr<const Snapshot> snapshot;
-  Status build_status;  // git-level failure reading the commit
+  Status build_status;  // git-level failure reading the commit (or checking its signature)
+  // Set instead of a snapshot when repo.verify refused the new head's signature.
+  std::optional<SourceError> refused;
 };
+
+// The source error of a head refused for its signature.
+SourceError signature_error(const std::string& sha, const SignatureVerdict& verdict) {
+  SourceError e(sha, "signature not verified (" + verdict.reason + "): " + verdict.message);
+  e.signature = verdict;
+  return e;
+}
 
 }  // namespace
 
@@ -41,6 +50,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     status_.repo = redact_url(config.url);
     status_.branch = config.ref;
     status_.path = config.path;
+    status_.verify_mode = opts.verify.mode;
   }
 
   ~Impl() {
@@ -88,7 +98,9 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     in_flight = false;
     if (stopped) return;
     // apply() runs without the lock: it may read status()/applied().
-    if (outcome.fetch_status && outcome.build_status && outcome.snapshot)
+    if (outcome.fetch_status && outcome.build_status && outcome.refused)
+      head_error = outcome.refused;
+    else if (outcome.fetch_status && outcome.build_status && outcome.snapshot)
       head_error = apply_snapshot(outcome.snapshot);
     Result<SourceStatus> answer = unavailable("no fetch");
     {
@@ -109,6 +121,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         status_.fetched_at = clock.now();
         status_.error = head_error;
         if (head_error && outcome.snapshot && !outcome.snapshot->ok()) ++status_.invalid_heads;
+        if (outcome.refused) ++status_.unverified_heads;
         answer = status_;
       }
     }
@@ -118,6 +131,9 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       } else if (!outcome.build_status) {
         on_problem(Problem::kFetchFailed,
                    SourceError{outcome.fetch.head, outcome.build_status.message(), "", 0});
+      } else if (outcome.refused) {
+        // A refused signature is told like an invalid commit: once per head.
+        on_problem(Problem::kInvalidCommit, *outcome.refused);
       } else if (head_error && outcome.snapshot) {
         // Only a new head brings a snapshot, so a refused commit is told once.
         on_problem(outcome.snapshot->ok() ? Problem::kApplyFailed : Problem::kInvalidCommit,
@@ -147,6 +163,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     status_.commit = snap->commit.sha;
     status_.commit_info = snap->commit;
     status_.forced = snap->forced;
+    status_.signature = snap->signature;
     return std::nullopt;
   }
 
@@ -203,6 +220,22 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     }
     out.fetch = *fetched;
     if (fetched->head == last_built_sha) return out;
+    // The signature is checked before the manifests are parsed: nobody trusted vouched for
+    // their content yet.
+    std::optional<SignatureVerdict> signature;
+    if (options.verify.enabled()) {
+      auto verdict = verify_commit(repo->raw(), fetched->head, options.verify);
+      if (!verdict) {
+        out.build_status = verdict.status();
+        return out;
+      }
+      if (!verdict->verified) {
+        last_built_sha = fetched->head;
+        out.refused = signature_error(fetched->head, *verdict);
+        return out;
+      }
+      signature = *verdict;
+    }
     auto snap = builder.build(repo->raw(), fetched->head);
     if (!snap) {
       out.build_status = snap.status();
@@ -211,6 +244,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     // Force-push: compare with the last head this watcher built, which is what was offered for
     // applying (fetch() compares with the mirror's previous ref, the same after a restart).
     snap->forced = fetched->forced;
+    snap->signature = std::move(signature);
     last_built_sha = fetched->head;
     out.snapshot = std::make_shared<const Snapshot>(std::move(*snap));
     return out;

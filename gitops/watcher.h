@@ -13,6 +13,11 @@
 //    brought a new valid commit, after apply() returned for it.
 //  - A rewritten history (force-push) is followed as is: the new head is applied and marked
 //    forced (Snapshot::forced, SourceStatus::forced).
+//  - With options.verify enabled, only a head whose signature verifies against the trusted keys
+//    is applied (gitops/commit_verify.h); only the head is checked, not the commits between the
+//    applied one and it (docs/notifications.md, "Signed commits", says why). A refused head is
+//    checked once; a check that could not be made (a tool timed out) counts as a failed fetch
+//    and is tried again with the back-off.
 //
 // Threads: state lives on `executor`, which must be single-threaded or a strand (the
 // controller's strand). apply() and sync callbacks run there. Blocking libgit2 work (fetch,
@@ -28,6 +33,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "gitops/commit_verify.h"
 #include "gitops/diff.h"
 #include "gitops/repository.h"
 #include "gitops/snapshot.h"
@@ -40,6 +46,10 @@ struct WatcherOptions {
   Duration max_backoff{300'000};
   double jitter = 0.1;  // +-10% of each delay
   manifests::LoadLimits limits;
+  // Signed commits (repo.verify): when enabled, a new head is applied only when its signature
+  // verifies; any other head is refused like an invalid one (status().error names the commit
+  // and error.signature the signer and reason), before its manifests are even parsed.
+  VerifyConfig verify;
 };
 
 class Watcher {
