@@ -9,7 +9,7 @@
 namespace sluice::gitops {
 
 Result<std::string> ssh_sign_commit(const std::string& commit_content,
-                                    const std::string& private_key_file, Duration timeout) {
+                                    const std::string& private_key_file) {
   if (private_key_file.empty()) return invalid_argument("ssh signing: no private key file given");
   auto dir = PrivateTempDir::create("", "sluice-sign");
   if (!dir) return dir.status();
@@ -22,7 +22,7 @@ Result<std::string> ssh_sign_commit(const std::string& commit_content,
   request.env = {"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + dir->path()};
   request.working_dir = dir->path();
   request.stdin_file = *content_file;
-  request.timeout = timeout;
+  request.timeout = kSshSignTimeout;
   auto ran = run_tool(request);
   if (!ran) return ran.status();
   std::string signature = ran->out;

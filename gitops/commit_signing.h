@@ -24,9 +24,10 @@ namespace sluice::gitops {
 // so libgit2 writes the gpgsig header byte for byte as git does).
 // The key must have no passphrase (ssh-keygen runs without a terminal and would fail) and be
 // readable only by its owner (ssh-keygen refuses others). Errors name the key file and
-// ssh-keygen's reason; the key's content never appears in them. Bounded by `timeout`.
+// ssh-keygen's reason; the key's content never appears in them. ssh-keygen gets
+// kSshSignTimeout, then it is killed and the call fails.
+inline constexpr Duration kSshSignTimeout{10'000};
 Result<std::string> ssh_sign_commit(const std::string& commit_content,
-                                    const std::string& private_key_file,
-                                    Duration timeout = Duration(10'000));
+                                    const std::string& private_key_file);
 
 }  // namespace sluice::gitops
