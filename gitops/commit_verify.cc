@@ -103,10 +103,16 @@ Result<SignatureVerdict> verify_ssh(const VerifyConfig& config, const PrivateTem
     if (!checked) return checked.status();
     const std::string good = first_line(checked->out);
     if (checked->exited_zero() && good.starts_with("Good \"git\" signature")) {
+      // find-principals says "No principal matched." for an unknown key; anything else (a
+      // malformed allowed signers file) is worth showing.
+      const std::string find_error = first_line(found->err);
       SignatureVerdict v = refused(
-          kUntrusted, fmt::format("signed by {}, which is not in the allowed signers file {}",
-                                  key_after(good).empty() ? "an unknown key" : key_after(good),
-                                  allowed));
+          kUntrusted,
+          fmt::format("signed by {}, which is not in the allowed signers file {}{}",
+                      key_after(good).empty() ? "an unknown key" : key_after(good), allowed,
+                      find_error.empty() || find_error == "No principal matched."
+                          ? ""
+                          : " (ssh-keygen: " + find_error + ")"));
       v.key = key_after(good);
       return v;
     }
@@ -177,7 +183,9 @@ std::vector<StatusLine> gnupg_status(const std::string& out) {
 Result<SignatureVerdict> verify_gpg(const VerifyConfig& config, const PrivateTempDir& dir,
                                     const std::string& sig_file, const std::string& data_file) {
   // The keyring must hold a '/', or gpgv looks for it in its home dir.
-  const std::string keyring = fs::absolute(config.keyring).string();
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(config.keyring, ec);
+  const std::string keyring = ec ? config.keyring : absolute.string();
   ToolRequest request;
   request.argv = {"gpgv", "--homedir", dir.path(), "--status-fd", "1", "--keyring", keyring,
                   sig_file, data_file};
