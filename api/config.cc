@@ -85,7 +85,8 @@ class ConfigParser {
                                         "'");
     }
     // The trust file and the tool are checked now, at startup, not at the first signed commit.
-    if (st = gitops::check_verify_config(check); !st.is_ok()) return error_at(file_node, st.message());
+    if (st = gitops::check_verify_config(check); !st.is_ok())
+      return error_at(file_node, st.message());
     out.mode = *mode;
     out.allowed_signers_file = check.allowed_signers_file;
     out.keyring = check.keyring;

@@ -373,7 +373,9 @@ Status check_verify_config(const VerifyConfig& config) {
                                 " is an ASCII-armored export; gpgv needs a binary keyring "
                                 "(gpg --export KEYID > FILE, or gpg --dearmor)");
       }
-      if (head.empty()) return invalid_argument("repo.verify.keyring " + config.keyring + " is empty");
+      if (head.empty()) {
+        return invalid_argument("repo.verify.keyring " + config.keyring + " is empty");
+      }
       if (auto tool = find_in_path("gpgv"); !tool) {
         return failed_precondition("repo.verify.mode gpg needs gpgv (Debian package gpgv): " +
                                    tool.status().message());

@@ -95,7 +95,7 @@ TEST_CASE("ssh_sign_commit: a libgit2 commit it signed passes git verify-commit 
   CHECK(verdict->key == sluice_key.fingerprint);
 }
 
-TEST_CASE("ssh_sign_commit: a key ssh-keygen refuses is an error naming the file, never its content",
+TEST_CASE("ssh_sign_commit: a key ssh-keygen refuses is an error naming the file, not its content",
           "[gitops][signing][ssh]") {
   TempDir tmp;
   SshKey key(tmp.path / "keys", "loose");
@@ -106,7 +106,8 @@ TEST_CASE("ssh_sign_commit: a key ssh-keygen refuses is an error naming the file
   }
   fs::permissions(key.private_key, fs::perms::others_read | fs::perms::group_read,
                   fs::perm_options::add);
-  auto signed_by_loose = ssh_sign_commit("tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n", key.private_key.string());
+  auto signed_by_loose = ssh_sign_commit("tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n",
+                                         key.private_key.string());
   REQUIRE_FALSE(signed_by_loose.is_ok());
   CHECK_THAT(signed_by_loose.status().message(),
              Catch::Contains(key.private_key.string()) && Catch::Contains("too open"));

@@ -77,7 +77,8 @@ TEST_CASE("config: repo.verify errors name the file, the line and the field", "[
        "sluice.yaml:3: 'repo.verify.mode' is required"},
       {"repo:\n  url: /r\n  verify: {mode: x509}\n",
        "sluice.yaml:3: 'repo.verify.mode' must be 'ssh' or 'gpg', not 'x509'"},
-      {"repo:\n  url: /r\n  verify:\n    mode: ssh\n", "sluice.yaml:4: repo.verify: mode ssh needs"},
+      {"repo:\n  url: /r\n  verify:\n    mode: ssh\n",
+       "sluice.yaml:4: repo.verify: mode ssh needs"},
       {"repo:\n  url: /r\n  verify:\n    mode: gpg\n", "mode gpg needs 'keyring'"},
       {"repo:\n  url: /r\n  verify:\n    mode: ssh\n    allowedSignersFile: " + signers +
            "\n    keyring: " + armored + "\n",
