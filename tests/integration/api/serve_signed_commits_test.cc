@@ -161,8 +161,8 @@ TEST_CASE("serve with repo.verify: refused heads keep the last good revision run
   auto rollout = [&] { return get_json(port, "/api/v1/rollouts/svc"); };
   auto source = [&] { return get_json(port, "/api/v1/source"); };
   const bool healthy = eventually([&] {
-    const json r = rollout();
-    return r.is_object() && r.value("phase", "") == "Healthy" &&
+    json r = rollout();
+    return r.is_object() && r.value("phase", "") == "Healthy" && r["stable"].is_object() &&
            r["stable"].value("version", "") == "1" && r["stable"].value("ready", 0) == 1;
   });
   INFO(rollout().dump());
@@ -190,7 +190,7 @@ TEST_CASE("serve with repo.verify: refused heads keep the last good revision run
     INFO(head.reason);
     repo.git({"update-ref", "refs/heads/main", head.sha});
     REQUIRE(eventually([&] {
-      const json x = source();
+      json x = source();
       return x.is_object() && x["error"].is_object() && x["error"]["commit"] == head.sha;
     }));
     s = source();
@@ -201,7 +201,7 @@ TEST_CASE("serve with repo.verify: refused heads keep the last good revision run
     CHECK(s["error"]["signature"]["signer"].is_null());
     CHECK(s["error"]["signature"]["key"] == head.key);
     CHECK(s["error"]["message"].get<std::string>().find(head.reason) != std::string::npos);
-    const json r = rollout();
+    json r = rollout();
     CHECK(r["desired"]["commit"] == good);
     CHECK(r["desired"]["version"] == "1");
     CHECK(r["phase"] == "Healthy");
@@ -221,8 +221,8 @@ TEST_CASE("serve with repo.verify: refused heads keep the last good revision run
   repo.write("svc.yaml", manifest(marker_value, "4"));
   const std::string trusted = commit_ssh_signed(repo, alice, "svc 4");
   const bool rolled = eventually([&] {
-    const json r = rollout();
-    return r.is_object() && r["stable"].value("version", "") == "4" &&
+    json r = rollout();
+    return r.is_object() && r["stable"].is_object() && r["stable"].value("version", "") == "4" &&
            r.value("phase", "") == "Healthy";
   });
   INFO(rollout().dump());
