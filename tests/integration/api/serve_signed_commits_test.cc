@@ -129,8 +129,8 @@ std::string manifest(const std::string& marker_value, const std::string& version
 
 }  // namespace
 
-TEST_CASE("serve with repo.verify: refused heads keep the last good revision running, a trusted "
-          "one is applied",
+TEST_CASE("serve with repo.verify: refused heads keep the last good revision running and a "
+          "trusted one is applied",
           "[serve][gitops][verify]") {
   TempDir dir;
   const std::string marker_value = dir.path.string();
@@ -233,7 +233,7 @@ TEST_CASE("serve with repo.verify: refused heads keep the last good revision run
   CHECK(s["signature"]["signer"] == "alice@example.com");
 }
 
-TEST_CASE("serve refuses to start when repo.verify's trust file is missing, naming file and line",
+TEST_CASE("serve refuses to start when the repo.verify trust file is missing (file and line)",
           "[serve][gitops][verify]") {
   TempDir dir;
   const fs::path config = dir.path / "sluice.yaml";

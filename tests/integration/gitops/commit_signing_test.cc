@@ -95,7 +95,7 @@ TEST_CASE("ssh_sign_commit: a libgit2 commit it signed passes git verify-commit 
   CHECK(verdict->key == sluice_key.fingerprint);
 }
 
-TEST_CASE("ssh_sign_commit: a key ssh-keygen refuses is an error naming the file, not its content",
+TEST_CASE("ssh_sign_commit: a refused key is an error naming the file but not its content",
           "[gitops][signing][ssh]") {
   TempDir tmp;
   SshKey key(tmp.path / "keys", "loose");

@@ -29,7 +29,7 @@ SignatureVerdict verdict_of(const WorkRepo& work, const std::string& sha,
 
 }  // namespace
 
-TEST_CASE("ssh: a commit signed by a trusted key verifies, others are refused with the reason",
+TEST_CASE("ssh: a commit signed by a trusted key verifies and others are refused with the reason",
           "[gitops][verify][ssh]") {
   TempDir tmp;
   WorkRepo work(tmp.path / "work");
@@ -81,7 +81,7 @@ TEST_CASE("ssh: a commit signed by a trusted key verifies, others are refused wi
   CHECK(verdict_of(work, by_mallory, config).signer == "mallory@example.com");
 }
 
-TEST_CASE("gpg: gpgv's status lines decide; unsigned, untrusted, tampered and ssh-signed refused",
+TEST_CASE("gpg: gpgv status lines decide and bad heads are refused with their reason",
           "[gitops][verify][gpg]") {
   TempDir tmp;
   WorkRepo work(tmp.path / "work");
@@ -154,7 +154,7 @@ TEST_CASE("verify config is checked at startup: trust file and binary keyring",
   CHECK(check_verify_config(VerifyConfig{}).is_ok());  // off
 }
 
-TEST_CASE("run_tool: argv, exit code and output; a program that hangs is killed at the timeout",
+TEST_CASE("run_tool: argv and output and exit code and a hung program is killed at the timeout",
           "[gitops][verify]") {
   ToolRequest echo;
   echo.argv = {"echo", "out", "$(HOME)"};  // no shell: the argument is printed as written

@@ -92,7 +92,7 @@ struct VerifyingWatcher {
 
 }  // namespace
 
-TEST_CASE("verify: trusted head applied; unsigned, untrusted and tampered heads refused",
+TEST_CASE("verify: a trusted head is applied and unsigned or untrusted or tampered ones refused",
           "[gitops][watcher][verify]") {
   VerifyingWatcher h;
   h.work.write("svc/orders.yaml", rollout_yaml("orders", 2, "1.0"));

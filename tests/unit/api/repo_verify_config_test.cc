@@ -25,7 +25,7 @@ struct Dir {
 
 }  // namespace
 
-TEST_CASE("config: repo.verify ssh and gpg parse, with absolute trust files", "[api][config]") {
+TEST_CASE("config: repo.verify ssh and gpg parse with absolute trust files", "[api][config]") {
   Dir dir;
   const std::string signers = (dir.path / "allowed_signers").string();
   std::ofstream(signers) << "alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n";
@@ -61,7 +61,7 @@ TEST_CASE("config: repo.verify ssh and gpg parse, with absolute trust files", "[
   CHECK(options->repo_verify.keyring == keyring);
 }
 
-TEST_CASE("config: repo.verify errors name the file, the line and the field", "[api][config]") {
+TEST_CASE("config: repo.verify errors name the file and the line and the field", "[api][config]") {
   Dir dir;
   const std::string signers = (dir.path / "allowed_signers").string();
   std::ofstream(signers) << "alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n";
