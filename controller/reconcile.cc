@@ -284,6 +284,15 @@ bool Controller::capture_analysis_runs(RolloutState& state) {
     auto it = std::find_if(state.analysis_runs.begin(), state.analysis_runs.end(),
                            [&](const an::AnalysisRunStatus& r) { return r.name == status->name; });
     if (it == state.analysis_runs.end()) {
+      // A run this rollout had not seen: one event (Argo Rollouts' AnalysisRunRunning), so
+      // watchers and notifications (on-analysis-run-running) learn that analysis began.
+      strategies::Transition t;
+      t.reason = "AnalysisRunStarted";
+      t.revision = request.revision;
+      t.message = fmt::format("analysis run {} started for revision {}", status->name,
+                              request.revision);
+      record(state, t, "controller", state.status.phase,
+             {{"analysisRun", {{"name", status->name}, {"phase", analysis_phase(status->phase)}}}});
       state.analysis_runs.push_back(std::move(*status));
       if (state.analysis_runs.size() > kKeptAnalysisRuns)
         state.analysis_runs.erase(state.analysis_runs.begin());
