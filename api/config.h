@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "notify/target.h"
 
 namespace sluice::api {
 
@@ -39,6 +40,8 @@ struct ServeConfig {
   std::optional<std::string> log_format;  // json | text
   std::optional<std::string> log_level;   // trace | debug | info | warn | error
   std::optional<int> max_replicas;        // runtime.maxReplicas
+  std::optional<std::string> external_url;  // api.externalUrl: base of dashboard links
+  std::vector<notify::TargetConfig> notifications;
 };
 
 // runtime.maxReplicas / --max-replicas may raise the local runtime's replica limit this far: each
@@ -79,6 +82,10 @@ struct ServeOptions {
   std::string log_level = "info";
   // The most replicas a Rollout may ask of the local runtime (manifests::LoadLimits).
   int max_replicas = 256;
+  // The dashboard's base URL in notifications (api.externalUrl, as Argo CD's `url`); defaults
+  // to http://<listen>.
+  std::string external_url;
+  std::vector<notify::TargetConfig> notifications;  // secrets not read yet (notify::Notifier)
 };
 
 // Loads flags.config_file when set, then applies the flags. Errors: unreadable or invalid
