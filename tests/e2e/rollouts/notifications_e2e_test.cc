@@ -97,7 +97,8 @@ std::map<uint64_t, json> events_of(E2eEnv& env, int64_t revision) {
   std::map<uint64_t, json> out;
   auto r = http(env.api_port(), "GET", "/api/v1/rollouts/shop/events");
   if (!r.is_ok() || r->status != 200) return out;
-  for (const auto& e : json::parse(r->body)["items"]) {
+  const json page = json::parse(r->body);
+  for (const auto& e : page["items"]) {
     if (e.value("revision", int64_t{0}) == revision) out[e["id"].get<uint64_t>()] = e;
   }
   return out;
@@ -201,13 +202,25 @@ notifications:
   auto has = [](const HttpReceiver& r, int64_t revision, const std::string& trigger) {
     for (const auto& q : r.seen()) {
       const json b = json::parse(q.body);
-      if (b["revision"] == revision && b["trigger"] == trigger) return true;
+      if (b.value("revision", int64_t{-1}) == revision && b.value("trigger", "") == trigger)
+        return true;
     }
     return false;
   };
-  REQUIRE(poll_until([&] { return has(all, 3, "on-analysis-run-failed") && has(chat, 3,
-                                                                                  "on-rollout-aborted"); },
-                     10s));
+  auto slack_has = [](const HttpReceiver& r, const std::string& trigger,
+                      const std::string& version) {
+    for (const auto& q : r.seen()) {
+      const std::string text = json::parse(q.body).value("text", "");
+      if (text.rfind(trigger, 0) == 0 && text.find(version) != std::string::npos) return true;
+    }
+    return false;
+  };
+  REQUIRE(poll_until(
+      [&] {
+        return has(all, 3, "on-analysis-run-failed") &&
+               slack_has(chat, "on-rollout-aborted", "3.0.0");
+      },
+      10s));
 
   // Each trigger once per transition, and nothing else.
   const auto seen_all = all.seen();
