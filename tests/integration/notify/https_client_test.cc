@@ -41,7 +41,7 @@ std::string write_file(const sluice::testing::TempDir& dir, const std::string& n
 
 }  // namespace
 
-TEST_CASE("https: a server whose certificate the given CA signed answers; SNI and Host are sent",
+TEST_CASE("https: a server whose certificate the given CA signed answers and gets SNI and Host",
           "[notify][https]") {
   TlsTestServer server([](const SeenRequest& seen, TlsStream& stream) {
     respond(stream, 200, "{\"sni\":\"" + seen.sni + "\",\"body\":\"" + seen.body + "\"}");
