@@ -1,5 +1,7 @@
 #include "api/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -10,6 +12,7 @@
 #include "api/request_guard.h"
 #include "base/duration.h"
 #include "gitops/commit_verify.h"
+#include "notify/triggers.h"
 
 namespace sluice::api {
 namespace {
@@ -102,7 +105,9 @@ class ConfigParser {
   Status parse(const YAML::Node& root, ServeConfig& cfg) {
     if (root.IsNull()) return Status::ok();
     Status st = check_keys(
-        root, {"repo", "stateDir", "listen", "api", "auth", "webhooks", "prometheus", "log", "runtime"},
+        root,
+        {"repo", "stateDir", "listen", "api", "auth", "webhooks", "prometheus", "log", "runtime",
+         "notifications"},
         "");
     if (!st.is_ok()) return st;
     if (auto repo = root["repo"]) {
@@ -128,7 +133,12 @@ class ConfigParser {
     if (st = scalar(root["stateDir"], "stateDir", cfg.state_dir); !st.is_ok()) return st;
     if (st = scalar(root["listen"], "listen", cfg.listen); !st.is_ok()) return st;
     if (auto api = root["api"]) {
-      if (st = check_keys(api, {"allowedHosts"}, "api"); !st.is_ok()) return st;
+      if (st = check_keys(api, {"allowedHosts", "externalUrl"}, "api"); !st.is_ok()) return st;
+      if (st = scalar(api["externalUrl"], "api.externalUrl", cfg.external_url); !st.is_ok())
+        return st;
+      if (cfg.external_url && cfg.external_url->rfind("http://", 0) != 0 &&
+          cfg.external_url->rfind("https://", 0) != 0)
+        return error_at(api["externalUrl"], "api.externalUrl must start with http:// or https://");
       if (auto hosts = api["allowedHosts"]) {
         if (!hosts.IsSequence()) return error_at(hosts, "'api.allowedHosts' must be a list");
         cfg.allowed_hosts.emplace();
@@ -196,12 +206,117 @@ class ConfigParser {
         cfg.max_replicas = value;
       }
     }
+    if (auto list = root["notifications"]) {
+      if (st = parse_notifications(list, cfg.notifications); !st.is_ok()) return st;
+    }
     if (auto log = root["log"]) {
       if (st = check_keys(log, {"format", "level"}, "log"); !st.is_ok()) return st;
       if (st = scalar(log["format"], "log.format", cfg.log_format); !st.is_ok()) return st;
       if (st = scalar(log["level"], "log.level", cfg.log_level); !st.is_ok()) return st;
       if (cfg.log_format && *cfg.log_format != "json" && *cfg.log_format != "text")
         return error_at(log["format"], "log.format must be 'json' or 'text'");
+    }
+    return Status::ok();
+  }
+
+  // notifications: [{name, slack: {webhookUrlFile} | webhook: {url, headers, secretFile},
+  //                  caFile, triggers, rollouts}]
+  Status parse_notifications(const YAML::Node& list, std::vector<notify::TargetConfig>& out) {
+    if (!list.IsSequence()) return error_at(list, "'notifications' must be a list");
+    std::set<std::string> names;
+    for (const auto& item : list) {
+      Status st = check_keys(item, {"name", "slack", "webhook", "caFile", "triggers", "rollouts"},
+                             "notifications[]");
+      if (!st.is_ok()) return st;
+      notify::TargetConfig t;
+      t.where = origin_ + ":" + std::to_string(item.Mark().line + 1);
+      std::optional<std::string> name, ca_file;
+      if (st = scalar(item["name"], "notifications[].name", name); !st.is_ok()) return st;
+      if (!name || name->empty()) return error_at(item, "notifications[]: 'name' is required");
+      for (char c : *name) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+          return error_at(item["name"], "notifications[].name '" + *name +
+                                            "' may hold only letters, digits, '-', '_' and '.'");
+      }
+      if (!names.insert(*name).second)
+        return error_at(item["name"], "notifications[].name '" + *name + "' is used twice");
+      t.name = *name;
+      const std::string at = "notifications[" + t.name + "]";
+      if (item["slack"].IsDefined() == item["webhook"].IsDefined())
+        return error_at(item, at + ": exactly one of 'slack' or 'webhook' is required");
+      if (auto slack = item["slack"]) {
+        t.kind = notify::TargetKind::kSlack;
+        if (st = check_keys(slack, {"webhookUrlFile"}, at + ".slack"); !st.is_ok()) return st;
+        std::optional<std::string> file;
+        if (st = scalar(slack["webhookUrlFile"], at + ".slack.webhookUrlFile", file); !st.is_ok())
+          return st;
+        if (!file || file->empty())
+          return error_at(slack, at + ".slack: 'webhookUrlFile' is required (the URL is the "
+                                      "credential, so it is read from a file)");
+        t.webhook_url_file = *file;
+      } else {
+        const YAML::Node hook = item["webhook"];
+        t.kind = notify::TargetKind::kWebhook;
+        if (st = check_keys(hook, {"url", "headers", "secretFile"}, at + ".webhook"); !st.is_ok())
+          return st;
+        std::optional<std::string> url, secret;
+        if (st = scalar(hook["url"], at + ".webhook.url", url); !st.is_ok()) return st;
+        if (!url || url->empty()) return error_at(hook, at + ".webhook: 'url' is required");
+        // The URL may carry a token: the message says what is wrong, not what it is.
+        if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
+          return error_at(hook["url"], at + ".webhook.url must start with http:// or https://");
+        t.url = *url;
+        if (st = scalar(hook["secretFile"], at + ".webhook.secretFile", secret); !st.is_ok())
+          return st;
+        t.secret_file = secret.value_or("");
+        if (auto headers = hook["headers"]) {
+          if (!headers.IsSequence()) return error_at(headers, at + ".webhook.headers must be a list");
+          for (const auto& h : headers) {
+            if (st = check_keys(h, {"name", "value"}, at + ".webhook.headers[]"); !st.is_ok())
+              return st;
+            std::optional<std::string> hn, hv;
+            if (st = scalar(h["name"], at + ".webhook.headers[].name", hn); !st.is_ok()) return st;
+            if (st = scalar(h["value"], at + ".webhook.headers[].value", hv); !st.is_ok()) return st;
+            if (!hn || hn->empty() || !hv)
+              return error_at(h, at + ".webhook.headers[]: 'name' and 'value' are required");
+            for (char c : *hn + *hv) {
+              if (c == '\r' || c == '\n' || c == '\0')
+                return error_at(h, at + ".webhook.headers[]: no line breaks in a header");
+            }
+            t.headers.emplace_back(*hn, *hv);
+          }
+        }
+      }
+      if (st = scalar(item["caFile"], at + ".caFile", ca_file); !st.is_ok()) return st;
+      t.ca_file = ca_file.value_or("");
+      const YAML::Node triggers = item["triggers"];
+      if (!triggers || !triggers.IsSequence() || triggers.size() == 0) {
+        return error_at(triggers ? triggers : item,
+                        at + ": 'triggers' must list at least one of on-rollout-updated, "
+                             "on-rollout-step-completed, on-rollout-paused, on-rollout-completed, "
+                             "on-rollout-aborted, on-analysis-run-running, on-analysis-run-failed, "
+                             "on-analysis-run-error, on-scaling-replica-set");
+      }
+      for (const auto& trigger : triggers) {
+        if (!trigger.IsScalar()) return error_at(trigger, at + ".triggers[] must be a string");
+        const std::string value = trigger.Scalar();
+        if (!notify::is_trigger(value)) {
+          const std::string hint = notify::closest_trigger(value);
+          return error_at(trigger, at + ".triggers: unknown trigger '" + value + "'" +
+                                       (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+        }
+        if (std::find(t.triggers.begin(), t.triggers.end(), value) == t.triggers.end())
+          t.triggers.push_back(value);
+      }
+      if (auto rollouts = item["rollouts"]) {
+        if (!rollouts.IsSequence()) return error_at(rollouts, at + ".rollouts must be a list");
+        for (const auto& r : rollouts) {
+          if (!r.IsScalar() || r.Scalar().empty())
+            return error_at(r, at + ".rollouts[] must be a rollout name");
+          t.rollouts.push_back(r.Scalar());
+        }
+      }
+      out.push_back(std::move(t));
     }
     return Status::ok();
   }
@@ -294,6 +409,9 @@ Result<ServeOptions> resolve_serve_options(const ServeFlags& flags) {
   }
   o.tokens = file.tokens;
   o.repo_verify = file.repo_verify;
+  o.notifications = file.notifications;
+  o.external_url = file.external_url.value_or("http://" + o.listen);
+  while (o.external_url.size() > 1 && o.external_url.back() == '/') o.external_url.pop_back();
   o.auth_file = flags.auth_file;
   o.github_secret_file =
       flags.webhook_secret_file ? flags.webhook_secret_file : file.github_secret_file;

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "notify/target.h"
 
 namespace sluice::api {
 
@@ -49,6 +50,8 @@ struct ServeConfig {
   std::optional<std::string> log_level;   // trace | debug | info | warn | error
   std::optional<int> max_replicas;        // runtime.maxReplicas
   RepoVerifyConfig repo_verify;           // repo.verify (mode "" when absent)
+  std::optional<std::string> external_url;  // api.externalUrl: base of dashboard links
+  std::vector<notify::TargetConfig> notifications;
 };
 
 // runtime.maxReplicas / --max-replicas may raise the local runtime's replica limit this far: each
@@ -90,6 +93,10 @@ struct ServeOptions {
   // The most replicas a Rollout may ask of the local runtime (manifests::LoadLimits).
   int max_replicas = 256;
   RepoVerifyConfig repo_verify;  // from the file only (no flag)
+  // The dashboard's base URL in notifications (api.externalUrl, as Argo CD's `url`); defaults
+  // to http://<listen>.
+  std::string external_url;
+  std::vector<notify::TargetConfig> notifications;  // secrets not read yet (notify::Notifier)
 };
 
 // Loads flags.config_file when set, then applies the flags. Errors: unreadable or invalid

@@ -6,6 +6,7 @@
 //                  controller::RouterRuntimeMetrics, including the judge's samples)
 //   Controller --(records)--> JournalSink --> Journal (state dir), snapshots on a timer
 //   ControllerFacade --> API server (cli/serve.cc)
+//   ControllerFacade::subscribe("") --(every new event)--> notify::Notifier (its own thread)
 //
 // Threads: the controller, the watcher's state, the analysis runner and the runtime's callbacks
 // all run on one strand of the serve io_context (`controller_strand`). The router has its own
@@ -39,6 +40,7 @@
 #include "gitops/watcher.h"
 #include "healthcheck/analysis/analysis_runner.h"
 #include "healthcheck/analysis/metrics_source.h"
+#include "notify/notifier.h"
 #include "runtime/local_process_runtime.h"
 #include "traffic/haproxy_router.h"
 #include "traffic/router_control.h"
@@ -155,6 +157,10 @@ class ServeController final : public controller::ControlFacade {
   ~ServeController() override {
     // Called after the io_context stopped: nothing else runs now.
     if (watcher_) watcher_->stop();
+    // Notifications of the last events get a short, bounded drain; what is left is counted as
+    // dropped and logged (notify/notifier.h).
+    notify_events_.reset();
+    if (notifier_) notifier_->stop(kNotifyDrain);
     event_log_.reset();
     facade_.reset();
   }
@@ -234,6 +240,19 @@ class ServeController final : public controller::ControlFacade {
     // happened).
     event_log_ =
         facade_->subscribe("", [](const nlohmann::json& e) { api::log_recorded_event(e); });
+
+    if (!o.notifications.empty()) {
+      notify::NotifierOptions no;
+      no.dashboard_base = o.external_url;
+      auto notifier = notify::Notifier::create(o.notifications, no);
+      if (!notifier.is_ok()) return notifier.status();
+      notifier_ = std::move(notifier).value();
+      notifier_->start();
+      // On the controller thread: submit() only copies the event into the targets' queues.
+      notify_events_ =
+          facade_->subscribe("", [n = notifier_.get()](const nlohmann::json& e) { n->submit(e); });
+      spdlog::info("notifications: {} target(s)", notifier_->target_count());
+    }
 
     auto post_enqueue = [this](const std::string& rollout) {
       scheduler_.post([this, rollout] { controller_->enqueue(rollout); });
@@ -361,7 +380,8 @@ class ServeController final : public controller::ControlFacade {
   std::string not_ready_reason() const override { return facade_->not_ready_reason(); }
   std::string metrics_text() const override {
     return facade_->metrics_text() + router_->metrics_text() +
-           gitops::metrics_text(watcher_->status()) + runtime_->metrics_text();
+           gitops::metrics_text(watcher_->status()) + runtime_->metrics_text() +
+           (notifier_ ? notifier_->metrics_text() : std::string());
   }
 
  private:
@@ -388,6 +408,9 @@ class ServeController final : public controller::ControlFacade {
   std::unique_ptr<controller::ControllerFacade> facade_;
   std::unique_ptr<gitops::Watcher> watcher_;
   std::unique_ptr<controller::Subscription> event_log_;  // logs every recorded event
+  static constexpr Duration kNotifyDrain{3'000};
+  std::unique_ptr<notify::Notifier> notifier_;             // null without `notifications:`
+  std::unique_ptr<controller::Subscription> notify_events_;  // feeds notifier_
   controller::Scheduler::TimerId snapshot_timer_ = 0;
 };
 

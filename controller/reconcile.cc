@@ -284,9 +284,20 @@ bool Controller::capture_analysis_runs(RolloutState& state) {
     auto it = std::find_if(state.analysis_runs.begin(), state.analysis_runs.end(),
                            [&](const an::AnalysisRunStatus& r) { return r.name == status->name; });
     if (it == state.analysis_runs.end()) {
+      // A run this rollout had not seen: one event (Argo Rollouts' AnalysisRunRunning), so
+      // watchers and notifications (on-analysis-run-running) learn that analysis began. The
+      // recorded state already holds the run.
+      strategies::Transition t;
+      t.reason = "AnalysisRunStarted";
+      t.revision = request.revision;
+      t.message = fmt::format("analysis run {} started for revision {}", status->name,
+                              request.revision);
+      const json evidence = {
+          {"analysisRun", {{"name", status->name}, {"phase", analysis_phase(status->phase)}}}};
       state.analysis_runs.push_back(std::move(*status));
       if (state.analysis_runs.size() > kKeptAnalysisRuns)
         state.analysis_runs.erase(state.analysis_runs.begin());
+      record(state, t, "controller", state.status.phase, evidence);
       changed = true;
     } else if (!same_run(*it, *status)) {
       *it = std::move(*status);

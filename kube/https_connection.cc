@@ -1,13 +1,8 @@
 #include "kube/https_connection.h"
 
-#include <openssl/ssl.h>
-#include <openssl/tls1.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
-
 #include <boost/asio/connect.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/ssl/verify_context.hpp>
+
+#include "base/tls_client.h"
 
 namespace sluice::kube::internal {
 
@@ -19,11 +14,7 @@ HttpsConnection::HttpsConnection(ssl::context& tls, ServerUrl server, std::strin
     : resolver_(ioc_),
       stream_(ioc_, tls),
       server_(std::move(server)),
-      verify_name_(std::move(verify_name)) {
-  boost::system::error_code ec;
-  asio::ip::make_address(verify_name_, ec);
-  verify_name_is_ip_ = !ec;
-}
+      verify_name_(std::move(verify_name)) {}
 
 HttpsConnection::~HttpsConnection() {
   // Connection: close was asked for; the peer learns the end from the TCP close. A TLS
@@ -72,41 +63,15 @@ Status HttpsConnection::open(SteadyTime deadline, Duration budget, const std::at
   });
   if (Status s = describe("connect to", r, budget); !s) return s;
 
-  if (!verify_name_is_ip_) {
-    // SSL_set_tlsext_host_name is a macro with a C-style cast; this is what it expands to.
-    if (SSL_ctrl(stream_.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                 const_cast<char*>(verify_name_.c_str())) != 1) {
-      return unavailable("TLS handshake with " + server_.origin() + ": cannot send the name " +
-                         verify_name_ + " (SNI)");
-    }
+  if (Status st = prepare_verified_stream(stream_, verify_name_, &verify_detail_); !st.is_ok()) {
+    return unavailable("TLS handshake with " + server_.origin() + ": " + st.message());
   }
-  stream_.set_verify_mode(ssl::verify_peer);
-  // Asio's RFC 6125 check (an IP SAN for an IP address, else a DNS SAN), plus a named reason:
-  // asio's check fails without setting one, and OpenSSL would then report no cause.
-  stream_.set_verify_callback(
-      [this, check = ssl::host_name_verification(verify_name_)](bool preverified,
-                                                                 ssl::verify_context& ctx) {
-        if (check(preverified, ctx)) return true;
-        if (preverified) {
-          X509_STORE_CTX_set_error(ctx.native_handle(), verify_name_is_ip_
-                                                            ? X509_V_ERR_IP_ADDRESS_MISMATCH
-                                                            : X509_V_ERR_HOSTNAME_MISMATCH);
-          verify_detail_ = "the server certificate does not name " + verify_name_;
-        }
-        return false;
-      });
   r = run(deadline, stop, [&](auto handler) {
     stream_.async_handshake(ssl::stream_base::client, handler);
   });
   if (r.outcome == Outcome::kDone && r.ec) {
-    std::string cause = r.ec.message();
-    const long verify_result = SSL_get_verify_result(stream_.native_handle());
-    if (verify_result != X509_V_OK) {
-      cause += std::string(" (") + X509_verify_cert_error_string(verify_result);
-      if (!verify_detail_.empty()) cause += ": " + verify_detail_;
-      cause += ")";
-    }
-    return unavailable("TLS handshake with " + server_.origin() + ": " + cause);
+    return unavailable("TLS handshake with " + server_.origin() + ": " +
+                       handshake_failure_cause(stream_, r.ec, verify_detail_));
   }
   return describe("TLS handshake with", r, budget);
 }

@@ -78,7 +78,6 @@ class HttpsConnection {
   Stream stream_;
   ServerUrl server_;
   std::string verify_name_;
-  bool verify_name_is_ip_ = false;
   std::string verify_detail_;  // why the host name check failed, set by the verify callback
   bool stopped_ = false;
 };

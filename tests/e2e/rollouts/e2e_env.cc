@@ -140,10 +140,11 @@ std::string E2eEnv::commit(const std::string& message) {
 
 bool E2eEnv::start_serve(std::string& why, const std::string& binary) {
   const std::string log = dir_.file("serve-" + std::to_string(++serve_runs_) + ".log");
-  auto child = ChildProcess::spawn({binary.empty() ? kBin + "/sluice" : binary, "serve", "--repo", repo_, "--state-dir",
+  std::vector<std::string> argv = {binary.empty() ? kBin + "/sluice" : binary, "serve", "--repo", repo_, "--state-dir",
                                     state_, "--listen", "127.0.0.1:" + std::to_string(api_port_),
-                                    "--poll", "1s", "--log-format", "json"},
-                                   {}, log);
+                                    "--poll", "1s", "--log-format", "json"};
+  argv.insert(argv.end(), serve_args_.begin(), serve_args_.end());
+  auto child = ChildProcess::spawn(argv, {}, log);
   if (!child) {
     why = child.status().message();
     return false;
@@ -158,6 +159,10 @@ bool E2eEnv::start_serve(std::string& why, const std::string& binary) {
       std::chrono::seconds(30));
   if (!up) why = "sluice serve did not become ready: " + tail(slurp(log));
   return up;
+}
+
+std::string E2eEnv::serve_log_path() const {
+  return dir_.file("serve-" + std::to_string(serve_runs_) + ".log");
 }
 
 void E2eEnv::kill_serve(int sig) {

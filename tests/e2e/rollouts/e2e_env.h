@@ -62,6 +62,10 @@ class E2eEnv {
   // answers (bounded). Returns false with the log tail in `why`.
   // `binary`: another sluice executable than the build's (an upgrade).
   bool start_serve(std::string& why, const std::string& binary = "");
+  // Arguments added to every later start_serve (e.g. {"--config", path}).
+  void set_serve_args(std::vector<std::string> args) { serve_args_ = std::move(args); }
+  // serve's log of its latest start.
+  std::string serve_log_path() const;
   void kill_serve(int sig);  // signal and reap serve
   bool serve_running();
 
@@ -94,6 +98,7 @@ class E2eEnv {
   int api_port_ = 0;
   int serve_runs_ = 0;
   std::unique_ptr<ChildProcess> serve_;
+  std::vector<std::string> serve_args_;
 };
 
 // `orders-load` against a front door, reporting what clients saw (see its header comment).
