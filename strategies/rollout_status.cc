@@ -201,7 +201,8 @@ Result<RolloutStatus> status_from_json(const json& j) {
       s.hooks[key] = {h.at("ok").get<bool>(), h.at("message").get<std::string>()};
     }
     // Absent in records written before gate webhooks existed.
-    for (const auto& [key, g] : j.value("webhooks", json::object()).items()) {
+    const json webhooks = j.value("webhooks", json::object());
+    for (const auto& [key, g] : webhooks.items()) {
       WebhookGate& gate = s.webhooks[key];
       gate.requested = g.at("requested").get<int>();
       gate.answered = g.at("answered").get<int>();
