@@ -117,7 +117,7 @@ void start_stable(E2eEnv& env, int front, const std::string& steps, const std::s
   env.commit("shop 1.0.0");
   std::string why;
   REQUIRE(env.start_serve(why));
-  const json r = env.wait_rollout("shop", [](const json& r) { return healthy_at(r, "1.0.0"); }, 30s);
+  const json r = env.wait_rollout("shop", [](const json& o) { return healthy_at(o, "1.0.0"); }, 30s);
   REQUIRE(healthy_at(r, "1.0.0"));
   for (const auto& c : r.value("webhookCalls", json::array())) {
     CHECK(c.value("type", "") == "event");  // the first revision runs no gate
@@ -150,8 +150,8 @@ TEST_CASE("gate webhooks: confirm-rollout holds the canary Paused until 2xx\\, t
   const std::string sha2 = env.commit("shop 2.0.0");
   json r = env.wait_rollout(
       "shop",
-      [](const json& r) {
-        return r.value("phase", "") == "Paused" && calls_of(r, "ticket").size() >= 2;
+      [](const json& o) {
+        return o.value("phase", "") == "Paused" && calls_of(o, "ticket").size() >= 2;
       },
       30s);
   INFO(r.dump(2));
@@ -172,11 +172,11 @@ TEST_CASE("gate webhooks: confirm-rollout holds the canary Paused until 2xx\\, t
   CHECK(r.dump().find("/hook/ticket") == std::string::npos);
 
   hooks.answer("ticket", 200);
-  r = env.wait_rollout("shop", [](const json& r) { return healthy_at(r, "2.0.0"); }, 30s);
+  r = env.wait_rollout("shop", [](const json& o) { return healthy_at(o, "2.0.0"); }, 30s);
   INFO(r.dump(2));
   REQUIRE(healthy_at(r, "2.0.0"));
   // post-rollout runs after the completion; wait for its answer too.
-  r = env.wait_rollout("shop", [](const json& r) { return !calls_of(r, "report").empty(); }, 10s);
+  r = env.wait_rollout("shop", [](const json& o) { return !calls_of(o, "report").empty(); }, 10s);
   CHECK(hooks.bodies("smoke").size() == 1);
   CHECK(hooks.bodies("report").size() == 1);
   CHECK(hooks.bodies("load").size() >= 1);
@@ -233,7 +233,7 @@ TEST_CASE("gate webhooks: a pre-rollout webhook that answers too late aborts\\, 
   env.commit("shop 2.0.0");
   const auto started = std::chrono::steady_clock::now();
   json r = env.wait_rollout(
-      "shop", [](const json& r) { return r.value("aborted", false) && !calls_of(r, "report").empty(); },
+      "shop", [](const json& o) { return o.value("aborted", false) && !calls_of(o, "report").empty(); },
       30s);
   INFO(r.dump(2));
   REQUIRE(r.value("aborted", false));
@@ -280,15 +280,15 @@ TEST_CASE("gate webhooks: a rollback webhook that answers 2xx aborts the canary"
   env.commit("shop 2.0.0");
   json r = env.wait_rollout(
       "shop",
-      [](const json& r) {
-        return r.value("phase", "") == "Paused" && calls_of(r, "big-red-button").size() >= 2;
+      [](const json& o) {
+        return o.value("phase", "") == "Paused" && calls_of(o, "big-red-button").size() >= 2;
       },
       30s);
   INFO(r.dump(2));
   REQUIRE(r.value("phase", "") == "Paused");  // 404s: no rollback, the canary waits at its pause
   CHECK(r["weights"].value("canary", 0) == 50);
   hooks.answer("big-red-button", 200);
-  r = env.wait_rollout("shop", [](const json& r) { return r.value("aborted", false); }, 10s);
+  r = env.wait_rollout("shop", [](const json& o) { return o.value("aborted", false); }, 10s);
   INFO(r.dump(2));
   REQUIRE(r.value("aborted", false));
   CHECK(r.value("message", "").find("rollback webhook big-red-button") != std::string::npos);
@@ -317,7 +317,7 @@ TEST_CASE("the load-test hook: wrk drives load during the canary; a clean canary
   // A good canary: the load runs clean (200) and the canary is promoted.
   env.write("shop.yaml", manifest(env, "2.0.0", 0, front, steps, list));
   env.commit("shop 2.0.0");
-  json r = env.wait_rollout("shop", [](const json& r) { return healthy_at(r, "2.0.0"); }, 40s);
+  json r = env.wait_rollout("shop", [](const json& o) { return healthy_at(o, "2.0.0"); }, 40s);
   INFO(r.dump(2));
   REQUIRE(healthy_at(r, "2.0.0"));
   auto calls = calls_of(r, "load-test");
@@ -331,7 +331,7 @@ TEST_CASE("the load-test hook: wrk drives load during the canary; a clean canary
   // traffic), the call fails, and the rollout aborts back to 2.0.0.
   env.write("shop.yaml", manifest(env, "3.0.0", 0.5, front, steps, list));
   env.commit("shop 3.0.0 (bad)");
-  r = env.wait_rollout("shop", [](const json& r) { return r.value("aborted", false); }, 40s);
+  r = env.wait_rollout("shop", [](const json& o) { return o.value("aborted", false); }, 40s);
   INFO(r.dump(2));
   REQUIRE(r.value("aborted", false));
   CHECK(r.value("message", "").find("rollout webhook load-test failed") != std::string::npos);
