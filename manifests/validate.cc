@@ -329,7 +329,9 @@ void check_webhooks(DocChecker& c, const RolloutSpec& spec) {
       c.error(base + ".name", fmt::format("duplicate webhook name \"{}\"", w.name));
     }
     // The URL itself is never echoed: it may carry a token.
-    if (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0) {
+    if (w.url.empty()) {
+      // A missing url is the decoder's error already.
+    } else if (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0) {
       c.error(base + ".url", "must be an http:// or https:// URL");
     } else if (w.url.find_first_of(" \t\r\n") != std::string::npos) {
       c.error(base + ".url", "must not contain white space");
