@@ -126,7 +126,7 @@ void start_stable(E2eEnv& env, int front, const std::string& steps, const std::s
 
 }  // namespace
 
-TEST_CASE("gate webhooks: confirm-rollout holds the canary Paused until 2xx\\, then every gate "
+TEST_CASE("gate webhooks: confirm-rollout holds the canary Paused until 2xx, then every gate "
           "runs once in order and the evidence is on the rollout",
           "[e2e][webhooks]") {
   E2eEnv env;
@@ -214,7 +214,7 @@ TEST_CASE("gate webhooks: confirm-rollout holds the canary Paused until 2xx\\, t
   CHECK(events.out.find("audit") == std::string::npos);
 }
 
-TEST_CASE("gate webhooks: a pre-rollout webhook that answers too late aborts\\, with the "
+TEST_CASE("gate webhooks: a pre-rollout webhook that answers too late aborts, with the "
           "timeout as evidence",
           "[e2e][webhooks]") {
   E2eEnv env;
@@ -295,7 +295,7 @@ TEST_CASE("gate webhooks: a rollback webhook that answers 2xx aborts the canary"
   CHECK(r["weights"].value("stable", 0) == 100);
 }
 
-TEST_CASE("the load-test hook: wrk drives load during the canary; a clean canary is promoted\\, "
+TEST_CASE("the load-test hook: wrk drives load during the canary: a clean canary is promoted, "
           "one that errors under the load is aborted",
           "[e2e][webhooks][loadtester]") {
   E2eEnv env;

@@ -35,7 +35,7 @@ manifests::Webhook hook(const std::string& name, const std::string& type) {
 
 }  // namespace
 
-TEST_CASE("a pre-rollout call without an answer aborts\\, and its evidence survives a crash",
+TEST_CASE("a pre-rollout call without an answer aborts, and its evidence survives a crash",
           "[controller][webhooks]") {
   Harness h;
   h.apply({canary("1", {hook("smoke", "pre-rollout")})});

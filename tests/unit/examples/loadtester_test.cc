@@ -5,7 +5,7 @@
 
 using namespace sluice::examples;
 
-TEST_CASE("wrk's report: requests\\, non-2xx/3xx responses and socket errors", "[loadtester]") {
+TEST_CASE("wrk's report: requests, non-2xx/3xx responses and socket errors", "[loadtester]") {
   const std::string clean = R"(Running 1s test @ http://127.0.0.1:18081/orders
   1 threads and 4 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
@@ -51,7 +51,7 @@ Requests/sec:    811.00
   CHECK_FALSE(r->clean());
 }
 
-TEST_CASE("the load-test hook takes loopback targets only\\, with bounded duration and "
+TEST_CASE("the load-test hook takes loopback targets only, with bounded duration and "
           "connections",
           "[loadtester]") {
   CHECK(is_loopback_http_url("http://127.0.0.1:8080/x"));

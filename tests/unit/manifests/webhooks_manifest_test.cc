@@ -68,7 +68,7 @@ TEST_CASE("spec.webhooks decodes with Flagger's defaults", "[manifests][webhooks
   CHECK(hooks[1].interval == sluice::Duration(2'000));
 }
 
-TEST_CASE("spec.webhooks errors name the file\\, line and field", "[manifests][webhooks][bad-input]") {
+TEST_CASE("spec.webhooks errors name the file, line and field", "[manifests][webhooks][bad-input]") {
   struct Case {
     const char* name;
     std::string text;

@@ -131,7 +131,7 @@ const std::vector<Kind> kAll = {Kind::kRolling, Kind::kBasicCanary, Kind::kRoute
 
 }  // namespace
 
-TEST_CASE("confirm-rollout holds the first step until 2xx\\, polled\\, for every strategy",
+TEST_CASE("confirm-rollout holds the first step until 2xx, polled, for every strategy",
           "[webhooks]") {
   for (Kind kind : kAll) {
     INFO(kind_name(kind));
@@ -159,7 +159,7 @@ TEST_CASE("confirm-rollout holds the first step until 2xx\\, polled\\, for every
   }
 }
 
-TEST_CASE("pre-rollout runs once before the first step: 2xx goes on\\, non-2xx aborts",
+TEST_CASE("pre-rollout runs once before the first step: 2xx goes on, non-2xx aborts",
           "[webhooks]") {
   for (Kind kind : kAll) {
     INFO(kind_name(kind));
@@ -265,7 +265,7 @@ TEST_CASE("the final promotion waits for a pending rollout call and for confirm-
   CHECK(w.status.stable_revision == 2);
 }
 
-TEST_CASE("rollback: a 2xx answer aborts\\, other answers do nothing", "[webhooks]") {
+TEST_CASE("rollback: a 2xx answer aborts, other answers do nothing", "[webhooks]") {
   for (Kind kind : kAll) {
     INFO(kind_name(kind));
     auto spec = spec_of(kind);
@@ -320,7 +320,7 @@ TEST_CASE("post-rollout runs once after completion or abort and changes no verdi
   }
 }
 
-TEST_CASE("gates are skipped on a fast track\\, and a passed gate survives a restart",
+TEST_CASE("gates are skipped on a fast track, and a passed gate survives a restart",
           "[webhooks]") {
   auto spec = spec_of(Kind::kRoutedCanary);
   spec.webhooks = {hook("ticket", "confirm-rollout"), hook("smoke", "pre-rollout"),
