@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/evidence_view.h"
+
 namespace sluice::cli {
 namespace {
 
@@ -380,6 +382,21 @@ std::string render_rollout(const json& r, bool color, int64_t now) {
             fmt::format("    {:<20} {:<12} latest: {}\n", str(m, "name"), str(m, "phase"), values);
       }
     }
+  }
+  const json hooks = r.value("webhooks", json::array());
+  if (hooks.is_array() && !hooks.empty()) {
+    out += "Webhooks:\n";
+    for (const auto& h : hooks) {
+      const json gate = h.value("gate", json());
+      std::string state = "-";
+      if (gate.is_object()) {
+        state = fmt::format("{} call(s), {} failed{}{}", gate.value("calls", 0),
+                            gate.value("failed", 0), gate.value("pending", false) ? ", calling" : "",
+                            gate.value("last", "").empty() ? "" : "; last: " + gate.value("last", ""));
+      }
+      out += fmt::format("  {:<20} {:<18} {}\n", str(h, "name"), str(h, "type"), state);
+    }
+    out += render_webhook_calls(r.value("webhookCalls", json::array()), "    ");
   }
   if (std::string tree = render_revision_tree(r, color, now); !tree.empty()) out += "\n" + tree;
   return out;

@@ -49,12 +49,40 @@ void render_run(const json& run, const std::string& indent, std::string& out) {
 
 }  // namespace
 
+std::string render_webhook_calls(const json& calls, const std::string& indent, size_t limit) {
+  if (!calls.is_array() || calls.empty()) return "";
+  std::string out;
+  const size_t shown = std::min(calls.size(), limit);
+  if (calls.size() > shown) {
+    out += fmt::format("{}... {} earlier calls\n", indent, calls.size() - shown);
+  }
+  for (size_t i = calls.size() - shown; i < calls.size(); ++i) {
+    const json& c = calls[i];
+    const int status = c.value("status", 0);
+    const std::string answer =
+        status != 0 ? fmt::format("HTTP {}", status) : "no answer: " + c.value("error", "");
+    std::string body = c.value("body", "");
+    for (char& ch : body) {
+      if (ch == '\n' || ch == '\t') ch = ' ';
+    }
+    if (body.size() > 100) body = body.substr(0, 97) + "...";
+    out += fmt::format("{}{}  {} {} ({}) r{}: {} in {} ms{}\n", indent,
+                       clock_part(c.value("at", "")), c.value("ok", false) ? "ok  " : "FAIL",
+                       c.value("name", "?"), c.value("type", "?"), c.value("revision", 0), answer,
+                       c.value("durationMs", 0), body.empty() ? "" : "  " + body);
+  }
+  return out;
+}
+
 std::string render_evidence(const json& evidence, const std::string& indent) {
   if (!evidence.is_object() || evidence.empty()) return "";
   std::string out;
   for (const auto& [key, value] : evidence.items()) {
     if (key == "analysisRun" && value.is_object()) {
       render_run(value, indent, out);
+    } else if (key == "webhook" && value.is_object()) {
+      out += fmt::format("{}webhook {}:\n", indent, value.value("name", "?"));
+      out += render_webhook_calls(value.value("calls", json::array()), indent + "  ");
     } else if (key == "instances" && value.is_array()) {
       for (const auto& i : value) {
         const json exit = i.value("lastExit", json());

@@ -216,8 +216,10 @@ class ServeController final : public controller::ControlFacade {
     analysis_ = std::make_unique<analysis::AnalysisRunnerImpl>(scheduler_.strand(), clock,
                                                                metrics_.get(), ao);
 
-    controller_ = std::make_unique<controller::Controller>(
-        controller::ControllerDeps{clock, scheduler_, *runtime_, *router_, *analysis_, *sink_});
+    // Gate webhooks POST on their own strand of the I/O context, never on the controller's.
+    webhook_caller_ = std::make_unique<controller::HttpWebhookCaller>(asio::make_strand(ioc_));
+    controller_ = std::make_unique<controller::Controller>(controller::ControllerDeps{
+        clock, scheduler_, *runtime_, *router_, *analysis_, *sink_, webhook_caller_.get()});
 
     // Replay the journal before anything can act.
     std::optional<nlohmann::json> snapshot;
@@ -404,6 +406,7 @@ class ServeController final : public controller::ControlFacade {
   std::unique_ptr<CompositeRouter> router_;
   std::unique_ptr<controller::RouterRuntimeMetrics> metrics_;
   std::unique_ptr<analysis::AnalysisRunnerImpl> analysis_;
+  std::unique_ptr<controller::HttpWebhookCaller> webhook_caller_;
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<controller::ControllerFacade> facade_;
   std::unique_ptr<gitops::Watcher> watcher_;

@@ -175,6 +175,7 @@ void Controller::record(RolloutState& state, const strategies::Transition& t,
   events_.push_back(event);
   if (events_.size() > event_limit_) events_.erase(events_.begin());
   if (on_event_) on_event_(event);
+  send_event_webhooks(state, event);
 }
 
 void Controller::record_state(RolloutState& state) {

@@ -32,6 +32,7 @@
 #include "controller/event_sink.h"
 #include "controller/facade.h"
 #include "controller/scheduler.h"
+#include "controller/webhook_caller.h"
 #include "controller/work_queue.h"
 #include "healthcheck/analysis/analysis.h"
 #include "manifests/types.h"
@@ -63,6 +64,25 @@ struct RevisionRecord {
 // Everything the controller keeps about one Rollout; serialisable (rollout_state_to_json).
 inline constexpr size_t kKeptAnalysisRuns = 8;
 
+// One gate webhook call and its answer: the evidence (RolloutState::webhook_calls). Never the
+// URL (it may carry a token).
+struct WebhookCallRecord {
+  std::string key;  // the gate (strategies::WebhookCall::key); "" for `event` calls
+  std::string name;
+  std::string type;
+  int64_t revision = 0;
+  TimePoint at{};            // when the answer came
+  int64_t duration_ms = 0;   // from the call to its answer
+  int status = 0;            // HTTP status; 0: no answer
+  bool ok = false;           // 2xx
+  std::string body;          // the first kWebhookBodyExcerpt bytes, printable ASCII
+  std::string error;         // why there was no answer ("timed out after 10000ms (...)")
+  bool operator==(const WebhookCallRecord&) const = default;
+};
+// Kept per (revision, webhook name), newest last; only revisions still in the history.
+inline constexpr size_t kKeptWebhookCalls = 10;
+inline constexpr size_t kWebhookBodyExcerpt = 512;
+
 struct RolloutState {
   std::string name;
   manifests::RolloutSpec spec;                         // current desired spec from Git
@@ -80,6 +100,9 @@ struct RolloutState {
   // the rollout object's sync.reason (controller/undo_sync.h). Set by each undo, cleared by a
   // commit that changes the template. Persisted ("undoNote"; absent in older records).
   std::string undo_note;
+  // Gate webhook calls with their answers (the evidence; persisted, "webhookCalls"): at most
+  // kKeptWebhookCalls per revision and webhook, oldest first.
+  std::vector<WebhookCallRecord> webhook_calls;
   bool operator==(const RolloutState& o) const;
   const RevisionRecord* revision(int64_t n) const;
 };
@@ -94,6 +117,9 @@ struct ControllerDeps {
   traffic::Router& router;
   analysis::AnalysisRunner& analysis;
   EventSink& sink;
+  // Makes gate webhook calls (spec.webhooks). Optional: without one, every call is answered at
+  // once with an error (a pre-rollout gate then aborts, a confirm gate keeps waiting).
+  WebhookCaller* webhooks = nullptr;
 };
 
 // A read model published after changes (coalesced), handed to the facade; immutable once
@@ -208,6 +234,16 @@ class Controller {
   void refresh_metric_series(const RolloutState& state, const nlohmann::json& rollout_json);
   void act(RolloutState& state, const strategies::Decision& d,
            const strategies::Observed& observed);
+  // Gate webhooks (webhook_calls.cc): starts a decided call unless it is in flight; the answer
+  // is posted back to on_webhook_answer. `event` webhooks get every recorded event.
+  void start_webhook_call(RolloutState& state, const strategies::WebhookCall& call);
+  void send_event_webhooks(const RolloutState& state, const nlohmann::json& event);
+  void call_webhook(const RolloutState& state, const manifests::Webhook& hook, int64_t revision,
+                    const std::string& key, nlohmann::json body,
+                    std::function<void(RolloutState&, const WebhookCallRecord&)> then);
+  nlohmann::json webhook_body(const RolloutState& state, const manifests::Webhook& hook,
+                              int64_t revision) const;
+  nlohmann::json webhooks_json(const RolloutState& state) const;
   Status route(RolloutState& state, const strategies::Decision& d);
   // Keeps Runtime::router_error in step with the last apply: one Warning event when an error
   // starts (not per retry), one Normal event when it clears.
@@ -272,6 +308,9 @@ class Controller {
     // Revisions whose ConsumersExceedPartitions warning is recorded (also found in events_
     // after a restart).
     std::set<int64_t> partition_warnings;
+    // Gate webhook calls in flight: gate key -> seq (one per gate), and `event` calls.
+    std::map<std::string, int> webhooks_in_flight;
+    int event_webhooks_in_flight = 0;
   };
   std::map<std::string, Runtime> live_;
   // Records a ProbeResourceError event when an instance's count of Sluice's own probe errors grew.

@@ -133,6 +133,29 @@ an::AnalysisRunStatus run_from_state_json(const json& j) {
   return run;
 }
 
+json webhook_call_to_json(const WebhookCallRecord& r) {
+  return {{"key", r.key},           {"name", r.name},
+          {"type", r.type},         {"revision", r.revision},
+          {"at", to_unix_ms(r.at)}, {"durationMs", r.duration_ms},
+          {"status", r.status},     {"ok", r.ok},
+          {"body", r.body},         {"error", r.error}};
+}
+
+WebhookCallRecord webhook_call_from_json(const json& j) {
+  WebhookCallRecord r;
+  r.key = j.at("key").get<std::string>();
+  r.name = j.at("name").get<std::string>();
+  r.type = j.at("type").get<std::string>();
+  r.revision = j.at("revision").get<int64_t>();
+  r.at = from_unix_ms(j.at("at").get<int64_t>());
+  r.duration_ms = j.at("durationMs").get<int64_t>();
+  r.status = j.at("status").get<int>();
+  r.ok = j.at("ok").get<bool>();
+  r.body = j.at("body").get<std::string>();
+  r.error = j.at("error").get<std::string>();
+  return r;
+}
+
 }  // namespace
 
 json rollout_state_to_json(const RolloutState& s) {
@@ -154,6 +177,8 @@ json rollout_state_to_json(const RolloutState& s) {
   }
   json runs = json::array();
   for (const auto& run : s.analysis_runs) runs.push_back(run_to_state_json(run));
+  json webhook_calls = json::array();
+  for (const auto& call : s.webhook_calls) webhook_calls.push_back(webhook_call_to_json(call));
   return {{"name", s.name},
           {"spec", spec_to_json(s.spec)},
           {"commit", s.commit},
@@ -162,7 +187,8 @@ json rollout_state_to_json(const RolloutState& s) {
           {"revisions", revisions},
           {"status", strategies::status_to_json(s.status)},
           {"analysisRuns", runs},
-          {"undoNote", s.undo_note}};
+          {"undoNote", s.undo_note},
+          {"webhookCalls", webhook_calls}};
 }
 
 Result<RolloutState> rollout_state_from_json(const json& j) {
@@ -195,6 +221,8 @@ Result<RolloutState> rollout_state_from_json(const json& j) {
     for (const auto& run : j.value("analysisRuns", json::array()))
       s.analysis_runs.push_back(run_from_state_json(run));
     s.undo_note = j.value("undoNote", std::string());  // absent before undo notes
+    for (const auto& call : j.value("webhookCalls", json::array()))  // absent before webhooks
+      s.webhook_calls.push_back(webhook_call_from_json(call));
     return s;
   } catch (const json::exception& e) {
     return data_loss(fmt::format("rollout state record is malformed: {}", e.what()));

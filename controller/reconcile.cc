@@ -226,6 +226,19 @@ json Controller::evidence_for(const RolloutState& state, const strategies::Trans
   if (!t.hook_key.empty()) {
     evidence["hook"] = {{"key", t.hook_key}, {"ok", false}, {"results", t.hook_message}};
   }
+  if (!t.webhook_key.empty()) {
+    // The gate webhook's calls of this attempt, with their answers (never the URL).
+    const json all = webhooks_json(state).at("webhookCalls");
+    json calls = json::array();
+    std::string name;
+    for (size_t i = 0; i < state.webhook_calls.size(); ++i) {
+      if (state.webhook_calls[i].key == t.webhook_key) {
+        calls.push_back(all.at(i));
+        name = state.webhook_calls[i].name;
+      }
+    }
+    evidence["webhook"] = {{"name", name}, {"calls", calls}};
+  }
   if (t.instances_of != 0) {
     json instances = json::array();
     auto it = live_.find(state.name);
@@ -507,7 +520,10 @@ void Controller::act(RolloutState& state, const strategies::Decision& d,
           });
         });
   }
+  // Gate webhooks: one call per gate at a time, off the strand (webhook_calls.cc).
+  for (const auto& call : d.webhook_calls) start_webhook_call(state, call);
 }
+
 
 Status Controller::route(RolloutState& state, const strategies::Decision& d) {
   Runtime& live = live_[state.name];
@@ -773,6 +789,7 @@ json Controller::build_rollout_json(const RolloutState& state) const {
     message = fmt::format("state not durable, controller holds: {}{}{}", held_->error.message(),
                           message.empty() ? "" : "; ", message);
   }
+  const json hooks = webhooks_json(state);
   return {{"name", state.name},
           {"phase", phase},
           {"aborted", s.aborted},
@@ -795,6 +812,8 @@ json Controller::build_rollout_json(const RolloutState& state) const {
           {"sync", sync_json(state)},
           {"undo", undo_json(state)},
           {"analysisRuns", runs},
+          {"webhooks", hooks.at("webhooks")},
+          {"webhookCalls", hooks.at("webhookCalls")},
           {"instances", instances}};
 }
 

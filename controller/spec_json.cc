@@ -263,6 +263,38 @@ m::Strategy strategy_from(const json& j) {
   return s;
 }
 
+// spec.webhooks as persisted (the journal only: the URL may carry a token and never reaches the
+// API).
+json webhooks_json(const std::vector<m::Webhook>& hooks) {
+  json out = json::array();
+  for (const auto& w : hooks) {
+    out.push_back({{"name", w.name},
+                   {"type", w.type},
+                   {"url", w.url},
+                   {"timeoutMs", w.timeout.count()},
+                   {"intervalMs", w.interval.count()},
+                   {"failureLimit", w.failure_limit},
+                   {"metadata", w.metadata}});
+  }
+  return out;
+}
+
+std::vector<m::Webhook> webhooks_from(const json& j) {
+  std::vector<m::Webhook> out;
+  for (const auto& e : j) {
+    m::Webhook w;
+    w.name = e.at("name").get<std::string>();
+    w.type = e.at("type").get<std::string>();
+    w.url = e.at("url").get<std::string>();
+    w.timeout = Duration(e.at("timeoutMs").get<int64_t>());
+    w.interval = Duration(e.at("intervalMs").get<int64_t>());
+    w.failure_limit = e.at("failureLimit").get<int>();
+    w.metadata = e.at("metadata").get<std::map<std::string, std::string>>();
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 }  // namespace
 
 json spec_to_json(const m::RolloutSpec& s) {
@@ -279,7 +311,8 @@ json spec_to_json(const m::RolloutSpec& s) {
                             return json{v.listen, v.target_port};
                           })},
           {"strategy", strategy(s.strategy)},
-          {"prune", s.prune}};
+          {"prune", s.prune},
+          {"webhooks", webhooks_json(s.webhooks)}};
 }
 
 m::RolloutSpec spec_from_json(const json& j) {
@@ -297,6 +330,7 @@ m::RolloutSpec spec_from_json(const json& j) {
   });
   s.strategy = strategy_from(j.at("strategy"));
   s.prune = j.at("prune").get<bool>();
+  if (j.contains("webhooks")) s.webhooks = webhooks_from(j.at("webhooks"));  // absent: older
   return s;
 }
 

@@ -280,6 +280,24 @@ void decode_rollback_window(ObjectReader& r, int& revisions) {
   r.field("revisions", revisions, kNonNegative);
 }
 
+void decode_webhook(ObjectReader& r, Webhook& w) {
+  r.require("name");
+  r.require("type");
+  r.require("url");
+  r.field("name", w.name, {}, "unique per Rollout");
+  r.enum_field("type", w.type,
+               {"confirm-rollout", "pre-rollout", "rollout", "confirm-promotion", "post-rollout",
+                "rollback", "event"},
+               "Flagger's webhook types");
+  r.field("url", w.url, {}, "http:// or https://; may carry a token (never shown)");
+  r.duration("timeout", w.timeout, {0, 600, true}, "default 10s, at most 10m");
+  r.duration("interval", w.interval, {0.1, 3600, false},
+             "polled types and rollout: time between calls, default 10s");
+  r.field("failureLimit", w.failure_limit, kNonNegative,
+          "rollout: failed calls tolerated before the rollout aborts, default 0");
+  r.field("metadata", w.metadata, {}, "string map passed in the POST body");
+}
+
 void decode_rollout_spec(ObjectReader& r, RolloutSpec& s) {
   r.require("template");
   r.require("strategy");
@@ -304,6 +322,8 @@ void decode_rollout_spec(ObjectReader& r, RolloutSpec& s) {
   else if (holder.blue_green)
     s.strategy = *holder.blue_green;
   r.field("prune", s.prune, {}, "false: keep running (orphaned) when removed from Git");
+  r.list<Webhook>("webhooks", s.webhooks, decode_webhook,
+                  "gate webhooks (Flagger's types and meaning)");
 }
 
 // ---- AnalysisTemplate ----

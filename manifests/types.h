@@ -247,6 +247,21 @@ struct ObjectMeta {
   bool operator==(const ObjectMeta&) const = default;
 };
 
+// A gate webhook (Flagger's webhooks, spec.webhooks): an HTTP POST Sluice makes at a point of
+// the rollout; the type says when, and what the answer does (docs/notifications.md, Gate
+// webhooks). The url may carry a token: it never reaches logs, events or the API.
+struct Webhook {
+  std::string name;  // unique per Rollout
+  // confirm-rollout | pre-rollout | rollout | confirm-promotion | post-rollout | rollback | event
+  std::string type;
+  std::string url;                             // http:// or https://
+  Duration timeout{10'000};                    // Flagger's default
+  Duration interval{10'000};                   // polled types and `rollout`: time between calls
+  int failure_limit = 0;                       // `rollout`: failed calls tolerated (Argo's)
+  std::map<std::string, std::string> metadata;  // passed through in the POST body
+  bool operator==(const Webhook&) const = default;
+};
+
 struct RolloutSpec {
   int replicas = 1;
   int min_ready_seconds = 0;
@@ -259,6 +274,7 @@ struct RolloutSpec {
   std::optional<ServiceSpec> service;
   Strategy strategy = RollingUpdateStrategy{};
   bool prune = true;  // false: a Rollout removed from Git keeps running, orphaned and visible
+  std::vector<Webhook> webhooks;  // gate webhooks, in manifest order
   bool operator==(const RolloutSpec&) const = default;
 };
 

@@ -314,6 +314,36 @@ void check_blue_green(DocChecker& c, const RolloutSpec& spec, const BlueGreenStr
   }
 }
 
+// spec.webhooks: unique names, a URL Sluice can call, and a type that means something for the
+// strategy (confirm-promotion needs a promotion: canary or blue-green).
+void check_webhooks(DocChecker& c, const RolloutSpec& spec) {
+  std::set<std::string> names;
+  for (size_t i = 0; i < spec.webhooks.size(); ++i) {
+    const Webhook& w = spec.webhooks[i];
+    const std::string base = fmt::format("spec.webhooks[{}]", i);
+    if (!is_dns1123_label(w.name)) {
+      c.error(base + ".name",
+              fmt::format("must be a DNS-1123 label: lowercase letters, digits and '-' (got \"{}\")",
+                          w.name));
+    } else if (!names.insert(w.name).second) {
+      c.error(base + ".name", fmt::format("duplicate webhook name \"{}\"", w.name));
+    }
+    // The URL itself is never echoed: it may carry a token.
+    if (w.url.empty()) {
+      // A missing url is the decoder's error already.
+    } else if (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0) {
+      c.error(base + ".url", "must be an http:// or https:// URL");
+    } else if (w.url.find_first_of(" \t\r\n") != std::string::npos) {
+      c.error(base + ".url", "must not contain white space");
+    }
+    if (w.type == "confirm-promotion" && std::holds_alternative<RollingUpdateStrategy>(spec.strategy)) {
+      c.error(base + ".type",
+              "confirm-promotion needs a promotion to gate: use it with canary or blueGreen "
+              "(rollingUpdate has none; confirm-rollout gates its start)");
+    }
+  }
+}
+
 }  // namespace
 
 void validate_rollout(DocContext& ctx, const Rollout& rollout) {
@@ -345,6 +375,7 @@ void validate_rollout(DocContext& ctx, const Rollout& rollout) {
   } else if (const auto* bg = std::get_if<BlueGreenStrategy>(&spec.strategy)) {
     check_blue_green(c, spec, *bg);
   }
+  check_webhooks(c, spec);
 }
 
 namespace {

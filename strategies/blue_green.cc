@@ -91,6 +91,7 @@ void decide_blue_green(Context& c) {
         return;
       }
     }
+    if (!s.fast_track && !s.promote_full && !promotion_allowed(c)) return;
     if (c.hold) return;
     s.promoted = true;
     c.transition("PromotionStarted", fmt::format("promoting revision {}", update));

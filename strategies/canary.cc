@@ -129,6 +129,13 @@ void decide_canary(Context& c) {
   for (int guard = 0; guard <= n + 1; ++guard) {
     const int i = s.current_step_index;
     if (i >= n) {
+      if (!skip && !promotion_allowed(c)) {
+        // The final promotion waits (confirm-promotion, rollout webhooks): the last step's
+        // levels hold meanwhile.
+        const StepLevels last = levels_at(canary, n - 1);
+        set_levels(c, canary, last.weight, last.scale, last.header_route);
+        return;
+      }
       const bool reached = set_levels(c, canary, 100, std::nullopt, std::nullopt);
       if (reached && !c.hold) {
         if (canary.traffic_routing) {

@@ -290,7 +290,12 @@ Decision decide(const manifests::RolloutSpec& spec, const RolloutStatus& status,
           {}, s.update_revision);
     }
     if (!s.aborted) detail::check_deadline(c, status.phase, /*may_abort=*/true);
-    if (!s.aborted) {
+    detail::prune_webhook_gates(c);
+    // Gate webhooks before the strategy: a rollback answer or a failed pre-rollout/rollout call
+    // aborts in this pass; a waiting confirm-rollout/pre-rollout gate holds the first step.
+    const bool gates_open = s.aborted || detail::before_first_step(c);
+    if (!s.aborted && gates_open) detail::rollout_webhooks(c);
+    if (!s.aborted && gates_open) {
       std::visit(
           [&](const auto& strategy) {
             using T = std::decay_t<decltype(strategy)>;
@@ -310,6 +315,7 @@ Decision decide(const manifests::RolloutSpec& spec, const RolloutStatus& status,
       d.weights.clear();
       d.analyses.clear();
       d.hooks.clear();
+      d.webhook_calls.clear();  // only post-rollout calls after an abort (below)
       d.header_route.reset();
       d.preview_revision.reset();
       std::visit(
@@ -343,6 +349,7 @@ Decision decide(const manifests::RolloutSpec& spec, const RolloutStatus& status,
       }
     }
   }
+  detail::post_rollout_webhooks(c, status);
   detail::apply_scale_downs(c);
   std::erase_if(d.replicas, [](const auto& kv) { return kv.second <= 0; });
   detail::assign_roles(c);

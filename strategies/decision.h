@@ -76,6 +76,18 @@ struct HookRequest {
   HookAction action = HookAction::kActivate;
 };
 
+// A gate webhook call that should be under way: the controller makes (at most) one call per
+// (key, seq), POSTs Flagger's body, and writes the answer into RolloutStatus::webhooks[key].
+// A call asked for again after a restart (no answer recorded) is made again: at least once.
+struct WebhookCall {
+  std::string key;   // the gate: "r7.a0.load-test"
+  int seq = 0;       // == WebhookGate::requested
+  std::string name;  // spec.webhooks[].name
+  std::string type;  // spec.webhooks[].type
+  int64_t revision = 0;
+  bool operator==(const WebhookCall&) const = default;
+};
+
 // A recorded transition: why the status changed. The controller adds the rollout, revision,
 // from/to phase, actor, time and evidence (analysis measurements, instance exits).
 struct Transition {
@@ -86,6 +98,7 @@ struct Transition {
   int64_t instances_of = 0;  // evidence: this revision's instance statuses
   std::string hook_key;      // evidence: this lifecycle hook's outcome (RolloutStatus::hooks)
   std::string hook_message;  // ... its per-instance results, as recorded
+  std::string webhook_key;   // evidence: this gate webhook's calls (RolloutState)
 };
 
 struct Decision {
@@ -100,6 +113,7 @@ struct Decision {
   std::optional<manifests::SetHeaderRoute> header_route;  // routed to the update revision
   std::vector<AnalysisRequest> analyses;                  // should be running; others stop
   std::vector<HookRequest> hooks;                         // should have run
+  std::vector<WebhookCall> webhook_calls;                 // gate webhook calls under way
   std::optional<Duration> requeue_after;                  // wake up then, even if nothing changes
   std::vector<Transition> transitions;
 

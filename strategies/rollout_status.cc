@@ -120,6 +120,12 @@ json status_to_json(const RolloutStatus& s) {
   for (const auto& d : s.scale_downs) scale_downs.push_back({d.revision, to_unix_ms(d.at)});
   json hooks = json::object();
   for (const auto& [key, h] : s.hooks) hooks[key] = {{"ok", h.ok}, {"message", h.message}};
+  json webhooks = json::object();
+  for (const auto& [key, g] : s.webhooks) {
+    webhooks[key] = {{"requested", g.requested}, {"answered", g.answered},
+                     {"failed", g.failed},       {"lastOk", g.last_ok},
+                     {"answeredAt", optional_time(g.answered_at)}, {"last", g.last}};
+  }
   return {
       {"stableRevision", s.stable_revision},
       {"updateRevision", s.update_revision},
@@ -150,6 +156,9 @@ json status_to_json(const RolloutStatus& s) {
       {"switchFrom", s.switch_from},
       {"switchTo", s.switch_to},
       {"hooks", hooks},
+      {"webhooks", webhooks},
+      {"postRolloutRevision", s.post_rollout_revision},
+      {"postRolloutAttempt", s.post_rollout_attempt},
   };
 }
 
@@ -191,6 +200,19 @@ Result<RolloutStatus> status_from_json(const json& j) {
     for (const auto& [key, h] : j.at("hooks").items()) {
       s.hooks[key] = {h.at("ok").get<bool>(), h.at("message").get<std::string>()};
     }
+    // Absent in records written before gate webhooks existed.
+    const json webhooks = j.value("webhooks", json::object());
+    for (const auto& [key, g] : webhooks.items()) {
+      WebhookGate& gate = s.webhooks[key];
+      gate.requested = g.at("requested").get<int>();
+      gate.answered = g.at("answered").get<int>();
+      gate.failed = g.at("failed").get<int>();
+      gate.last_ok = g.at("lastOk").get<bool>();
+      gate.answered_at = optional_time_from(g, "answeredAt");
+      gate.last = g.at("last").get<std::string>();
+    }
+    s.post_rollout_revision = j.value("postRolloutRevision", int64_t{0});
+    s.post_rollout_attempt = j.value("postRolloutAttempt", 0);
     return s;
   } catch (const json::exception& e) {
     return data_loss(std::string("rollout status record is malformed: ") + e.what());

@@ -38,6 +38,21 @@ struct HookOutcome {
   bool operator==(const HookOutcome&) const = default;
 };
 
+// One gate webhook of one rollout attempt (spec.webhooks), keyed "r<revision>.a<attempt>.<name>".
+// decide() asks for calls (`requested`, Decision::webhook_calls); the controller writes each
+// answer here. Polls are timestamps (`answered_at` + interval), never timers, so a restart
+// neither loses a gate nor repeats one that passed.
+struct WebhookGate {
+  int requested = 0;  // calls decide() has asked for; one is pending while answered < requested
+  int answered = 0;   // answers (or errors) the controller recorded
+  int failed = 0;     // answers that were not 2xx, or no answer within the timeout
+  bool last_ok = false;                  // the last answer was 2xx
+  std::optional<TimePoint> answered_at;  // when the last answer came
+  std::string last;                      // "HTTP 200 in 12 ms", "timed out after 10000 ms", ...
+  bool pending() const { return answered < requested; }
+  bool operator==(const WebhookGate&) const = default;
+};
+
 struct RolloutStatus {
   int64_t stable_revision = 0;  // 0 = nothing has ever become stable
   int64_t update_revision = 0;  // the desired revision; == stable when no update is in progress
@@ -78,6 +93,12 @@ struct RolloutStatus {
   int64_t switch_from = 0;
   int64_t switch_to = 0;
   std::map<std::string, HookOutcome> hooks;  // hook key -> outcome (written by the controller)
+
+  // Gate webhooks of the current attempt (and of the finished one's post-rollout calls).
+  std::map<std::string, WebhookGate> webhooks;
+  // The revision/attempt whose post-rollout webhooks are still to answer (0: none).
+  int64_t post_rollout_revision = 0;
+  int post_rollout_attempt = 0;
 
   bool in_progress() const { return update_revision != 0 && update_revision != stable_revision; }
   bool operator==(const RolloutStatus&) const = default;

@@ -50,6 +50,7 @@ struct Context {
                                     std::move(analysis_key),
                                     instances_of,
                                     {},
+                                    {},
                                     {}});
   }
 
@@ -102,6 +103,27 @@ bool rolling_move(Context& c, std::vector<ScaleTarget> targets, int64_t fallback
 void decide_rolling(Context& c);
 void decide_canary(Context& c);
 void decide_blue_green(Context& c);
+// Gate webhooks (webhooks.cc). Every one is skipped on a fast track (rollbackWindow, undo) and
+// after promote --full, except post-rollout.
+//
+// rollback: polled during the update; a 2xx answer aborts (WebhookRollback). Then
+// before_first_step: confirm-rollout (polled until 2xx; Paused) and pre-rollout (once; a non-2xx
+// answer aborts, WebhookFailed) gate the update's first step: while they wait, the update has no
+// instances and stable keeps all traffic. Returns false while the strategy must not run yet.
+bool before_first_step(Context& c);
+// rollout: one call per interval from the first step until the update completes; a failed call
+// counts like a failed measurement of a background metric (failureLimit; WebhookFailed).
+void rollout_webhooks(Context& c);
+// The final promotion (canary's last step done, blue-green's promotion gate): every
+// confirm-promotion webhook answered 2xx, and every rollout webhook answered at least once with
+// no call in flight. Sets the phase and message while it waits.
+bool promotion_allowed(Context& c);
+// post-rollout: once, after the update completed or aborted (`before`: the status decide() was
+// given). Its answer is evidence and changes no verdict.
+void post_rollout_webhooks(Context& c, const RolloutStatus& before);
+// Drops gates of earlier attempts (kept: the current one's and pending post-rollout calls).
+void prune_webhook_gates(Context& c);
+
 void aborted_rolling(Context& c);  // also basic canary
 void aborted_canary(Context& c);
 void aborted_blue_green(Context& c);

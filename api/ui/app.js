@@ -426,6 +426,10 @@ function renderEvidence(evidence, said = '') {
     } else if (key === 'hook' && value && typeof value === 'object') {
       box.append(el('div', { class: 'evidence-hook' }, 'Hook ', el('strong', {}, value.key || '?'),
         ' ' + (value.ok === false ? 'failed' : 'ran') + (value.results !== undefined ? ': ' + compact(value.results) : '')));
+    } else if (key === 'webhook' && value && typeof value === 'object') {
+      const table = el('table', { class: 'evidence-webhook' });
+      for (const c of (value.calls || [])) table.append(webhookCallRow(c));
+      box.append(el('div', {}, 'Webhook ', el('strong', {}, value.name || '?'), ':'), table);
     } else if (key === 'instances' && Array.isArray(value)) {
       const list = el('ul', { class: 'evidence-instances' });
       for (const i of value) {
@@ -448,6 +452,31 @@ function renderEvidence(evidence, said = '') {
     }
   }
   return box;
+}
+
+// Gate webhooks (spec.webhooks): each one's gate for the current attempt, and every call with
+// its answer, newest first.
+function webhookCallRow(c) {
+  const answer = c.status ? 'HTTP ' + c.status : 'no answer: ' + (c.error || '');
+  return el('tr', { class: c.ok ? 'ok' : 'failed' }, el('td', {}, clockTime(c.at, true)),
+            el('td', {}, c.name + ' (' + c.type + ')'), el('td', {}, String(c.revision)),
+            el('td', {}, answer), el('td', {}, c.durationMs + ' ms'), el('td', {}, compact(c.body || '')));
+}
+
+function renderWebhooks(r) {
+  const hooks = r.webhooks || [];
+  $('webhooks-section').hidden = hooks.length === 0;
+  const gates = $('webhooks').querySelector('tbody');
+  gates.replaceChildren();
+  for (const h of hooks) {
+    const g = h.gate;
+    const text = g ? g.calls + ' call(s), ' + g.failed + ' failed' + (g.pending ? ', calling' : '') +
+                     (g.last ? '; last: ' + g.last : '') : '-';
+    gates.append(el('tr', {}, el('td', {}, h.name), el('td', {}, h.type), el('td', {}, text)));
+  }
+  const calls = $('webhook-calls').querySelector('tbody');
+  calls.replaceChildren();
+  for (const c of (r.webhookCalls || []).slice().reverse()) calls.append(webhookCallRow(c));
 }
 
 // The event that carries the abort's evidence: the latest one with evidence for the revision
@@ -580,6 +609,7 @@ async function renderDetail() {
   renderSteps(r);
   renderInstances(r);
   renderAnalysis(r, history);
+  renderWebhooks(r);
   renderUndo(r);
   const tbody = $('history').querySelector('tbody');
   tbody.replaceChildren();

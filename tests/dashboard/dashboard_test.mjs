@@ -25,6 +25,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -110,7 +111,7 @@ const V3_STEPS = `      steps:
         - setWeight: 100
         - analysis: {templates: [{templateName: quality}]}`;
 
-function writeRollout(repo, version, marker, servicePort, steps = V2_STEPS, quality = '1') {
+function writeRollout(repo, version, marker, servicePort, steps = V2_STEPS, quality = '1', webhooks = '') {
   writeFileSync(join(repo, 'svc.yaml'), `apiVersion: sluice.dev/v1alpha1
 kind: Rollout
 metadata: {name: svc}
@@ -133,7 +134,7 @@ spec:
       scaleDownDelaySeconds: 1
       abortScaleDownDelaySeconds: 1
 ${steps}
-`);
+${webhooks}`);
 }
 
 async function api(url, path, method = 'GET') {
@@ -306,8 +307,25 @@ try {
   if (servingAfterAbort !== '1') fail('after the abort the list shows version ' + servingAfterAbort + ', not 1');
   if (await page.locator('#steps li.current').count() !== 0) fail('an aborted rollout marks a current step');
 
-  // 3. v3 is measured by a real analysis and fails it: QUALITY 0.8234567 < 0.95.
-  writeRollout(repo, '3', dir, servicePort, V3_STEPS, '0.8234567');
+  // 3. v3 is measured by a real analysis and fails it: QUALITY 0.8234567 < 0.95. It also has a
+  // post-rollout gate webhook, a real HTTP receiver here that answers 503: its call and answer are
+  // evidence on the rollout, and change no verdict.
+  const hookCalls = [];
+  const receiver = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      hookCalls.push({ url: req.url, body });
+      res.writeHead(503, { 'Content-Type': 'application/json' });
+      res.end('{"stored":false,"why":"report store is read-only"}');
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const hookUrl = 'http://127.0.0.1:' + receiver.address().port + '/report?token=s3cret-token';
+  const V3_WEBHOOKS = `  webhooks:
+    - {name: report, type: post-rollout, url: "${hookUrl}", timeout: 5s, metadata: {team: payments}}
+`;
+  writeRollout(repo, '3', dir, servicePort, V3_STEPS, '0.8234567', V3_WEBHOOKS);
   git(repo, 'commit', '-q', '-am', 'svc v3 (bad quality)');
   const v3 = git(repo, 'rev-parse', 'HEAD');
   const sync3 = await api(url, '/sync', 'POST');
@@ -315,6 +333,21 @@ try {
   const aborted3 = await waitRollout(url, 'v3 aborted by its analysis', (r) => r.aborted &&
     r.desired.commit === v3 && (r.analysisRuns || []).some((run) => run.phase === 'Failed'));
   const failedRun = aborted3.analysisRuns.find((run) => run.phase === 'Failed');
+  const withCall = await waitRollout(url, 'the post-rollout call of v3', (r) =>
+    (r.webhookCalls || []).some((c) => c.name === 'report' && c.status === 503));
+  const call = withCall.webhookCalls.find((c) => c.name === 'report');
+  if (call.ok !== false || call.type !== 'post-rollout' || call.revision !== aborted3.desired.revision ||
+      !call.body.includes('read-only') || typeof call.durationMs !== 'number') {
+    fail('the post-rollout evidence: ' + JSON.stringify(call));
+  }
+  if (JSON.stringify(withCall).includes('s3cret-token')) fail('the rollout object shows the webhook URL\'s token');
+  if (hookCalls.length !== 1) fail('the post-rollout webhook was called ' + hookCalls.length + ' times');
+  const posted = JSON.parse(hookCalls[0].body);
+  if (posted.name !== 'svc' || posted.namespace !== 'default' || posted.revision !== aborted3.desired.revision ||
+      posted.commit !== v3 || posted.version !== '3' || posted.metadata.team !== 'payments') {
+    fail('the post-rollout body: ' + hookCalls[0].body);
+  }
+  if (withCall.aborted !== true || withCall.phase !== 'Degraded') fail('the webhook changed the verdict');
 
   await page.locator('[data-testid="evidence-metric-quality"]').waitFor();
   const evidence = await page.locator('#abort-evidence').innerText();
@@ -397,6 +430,15 @@ try {
   for (const id of stableIds) {
     if (!instancesText.includes(id)) fail('the instance tree lacks ' + id + ': ' + instancesText);
   }
+  // The webhook's gate and its call, with the answer, as a person reads them.
+  await page.locator('[data-testid="webhooks"]').waitFor({ state: 'visible' });
+  await page.locator('#webhook-calls tbody tr', { hasText: 'HTTP 503' }).waitFor();
+  const hookText = await page.locator('[data-testid="webhooks"]').innerText();
+  for (const want of ['report', 'post-rollout', 'HTTP 503', 'read-only', ' ms']) {
+    if (!hookText.includes(want)) fail('the webhook section lacks "' + want + '": ' + hookText);
+  }
+  if (hookText.includes('s3cret-token')) fail('the dashboard shows the webhook URL\'s token');
+  receiver.close();
   const shotAbort = join(artifactDir, 'dashboard-abort.png');
   await page.screenshot({ path: shotAbort, fullPage: true });
 
