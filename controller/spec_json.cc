@@ -279,7 +279,10 @@ json spec_to_json(const m::RolloutSpec& s) {
                             return json{v.listen, v.target_port};
                           })},
           {"strategy", strategy(s.strategy)},
-          {"prune", s.prune}};
+          {"prune", s.prune},
+          {"gitWriteBack", opt(s.git_write_back, [](const m::GitWriteBack& v) {
+             return json{{"onAbort", v.on_abort}};
+           })}};
 }
 
 m::RolloutSpec spec_from_json(const json& j) {
@@ -297,6 +300,10 @@ m::RolloutSpec spec_from_json(const json& j) {
   });
   s.strategy = strategy_from(j.at("strategy"));
   s.prune = j.at("prune").get<bool>();
+  // Absent in records written before issue 21.
+  s.git_write_back = opt_from<m::GitWriteBack>(j, "gitWriteBack", [](const json& v) {
+    return m::GitWriteBack{v.at("onAbort").get<std::string>()};
+  });
   return s;
 }
 

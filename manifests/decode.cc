@@ -280,6 +280,11 @@ void decode_rollback_window(ObjectReader& r, int& revisions) {
   r.field("revisions", revisions, kNonNegative);
 }
 
+void decode_git_write_back(ObjectReader& r, GitWriteBack& g) {
+  r.require("onAbort");
+  r.enum_field("onAbort", g.on_abort, {"revert", "none"});
+}
+
 void decode_rollout_spec(ObjectReader& r, RolloutSpec& s) {
   r.require("template");
   r.require("strategy");
@@ -304,6 +309,8 @@ void decode_rollout_spec(ObjectReader& r, RolloutSpec& s) {
   else if (holder.blue_green)
     s.strategy = *holder.blue_green;
   r.field("prune", s.prune, {}, "false: keep running (orphaned) when removed from Git");
+  r.object<GitWriteBack>("gitWriteBack", s.git_write_back, decode_git_write_back,
+                         "after an automatic abort, revert the template change in Git");
 }
 
 // ---- AnalysisTemplate ----
