@@ -62,6 +62,10 @@ class E2eEnv {
   // answers (bounded). Returns false with the log tail in `why`.
   // `binary`: another sluice executable than the build's (an upgrade).
   bool start_serve(std::string& why, const std::string& binary = "");
+  // What the next start_serve() passes: --repo (default: repo(), the work repository) and more
+  // arguments after the usual ones (e.g. {"--config", file}).
+  void set_serve_repo(std::string url) { serve_repo_ = std::move(url); }
+  void set_serve_args(std::vector<std::string> extra) { serve_args_ = std::move(extra); }
   void kill_serve(int sig);  // signal and reap serve
   bool serve_running();
 
@@ -94,6 +98,8 @@ class E2eEnv {
   int api_port_ = 0;
   int serve_runs_ = 0;
   std::unique_ptr<ChildProcess> serve_;
+  std::string serve_repo_;
+  std::vector<std::string> serve_args_;
 };
 
 // `orders-load` against a front door, reporting what clients saw (see its header comment).
