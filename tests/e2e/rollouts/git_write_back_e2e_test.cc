@@ -111,8 +111,8 @@ TEST_CASE("an automatic abort is reverted in Git over git://, and the revert sta
   json r = env.wait_rollout(
       "orders",
       [](const json& o) {
-        return o.is_object() && o["gitWriteBack"].is_object() &&
-               o["gitWriteBack"]["result"] != "Pending";
+        return o.is_object() && o.contains("gitWriteBack") && o.at("gitWriteBack").is_object() &&
+               o.at("gitWriteBack").value("result", "") != "Pending";
       },
       60s);
   INFO(r.dump(2));
@@ -142,9 +142,15 @@ TEST_CASE("an automatic abort is reverted in Git over git://, and the revert sta
   // The watcher delivers the revert: recorded, nothing rolls out.
   r = env.wait_rollout(
       "orders",
-      [&](const json& o) { return o.is_object() && o["sync"]["gitRevision"] == revert; }, 30s);
+      [&](const json& o) {
+        return o.is_object() && o.contains("sync") &&
+               o.at("sync").value("gitRevision", "") == revert;
+      },
+      30s);
   CHECK(r["sync"]["status"] == "Synced");
-  r = env.wait_rollout("orders", [](const json& o) { return o["phase"] == "Healthy"; }, 30s);
+  r = env.wait_rollout(
+      "orders", [](const json& o) { return o.is_object() && o.value("phase", "") == "Healthy"; },
+      30s);
   CHECK(r["aborted"] == false);
   CHECK(r["stable"]["revision"] == 1);
   CHECK(r["desired"]["revision"] == 1);

@@ -178,7 +178,8 @@ TEST_CASE("the revert commit starts no revision and scales nothing", "[controlle
   pushed.commit = "4e7e47";
   pushed.reverted_commit = "c0ffee2";
   wb.pending[0](pushed);
-  h.run_for(Duration(10'000));  // past any scale-down of the aborted revision
+  h.run_for(Duration(40'000));  // past the aborted revision's abortScaleDownDelaySeconds (30 s)
+  REQUIRE(h.runtime.observe("orders").size() == 2);  // stable's two instances, nothing else
   const json before = h.rollout("orders");
   std::vector<std::string> stable_ids;
   for (const auto& i : h.runtime.observe("orders")) stable_ids.push_back(i.id);
