@@ -253,7 +253,7 @@ TEST_CASE("a later edit of the same lines is a conflict: nothing is pushed",
   CHECK(h.head() == edited);
 }
 
-TEST_CASE("write-back over git:// from git daemon; a refused push is given up with the reason",
+TEST_CASE("write-back over git:// from git daemon and a refused push given up with the reason",
           "[gitops][writeback][daemon]") {
   History h;
   GitDaemon daemon(h.tmp.path);

@@ -57,7 +57,7 @@ void abort_revision_2(Harness& h) {
 
 }  // namespace
 
-TEST_CASE("an automatic abort asks for one write-back; a restart neither forgets nor repeats it",
+TEST_CASE("an automatic abort asks for one write-back and a restart neither forgets nor repeats it",
           "[controller][gitwriteback]") {
   FakeWriteBack wb;
   Harness h;
