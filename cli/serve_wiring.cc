@@ -402,7 +402,8 @@ class ServeController final : public controller::ControlFacade {
           outcome.file = result->file;
           outcome.attempts = result->attempts;
         } else {
-          outcome.status = Status(result.status().code(), redact_urls_in(result.status().message()));
+          outcome.status =
+              Status(result.status().code(), redact_urls_in(result.status().message()));
         }
         done(outcome);
         // Let the watcher see the revert now rather than at the next poll.

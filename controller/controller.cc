@@ -151,11 +151,12 @@ uint64_t Controller::take_event_id() {
 void Controller::record(RolloutState& state, const strategies::Transition& t,
                         const std::string& actor, Phase from, const json& evidence) {
   // A write-back's success is news, not trouble, even while the rollout is still aborted.
-  const bool warning = t.reason != "GitWriteBack" && (state.status.aborted || t.reason == "HookFailed" ||
-                       t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
-                       t.reason == "ReconcileFailed" || t.reason == "RouterError" ||
-                       t.reason == "ProbeResourceError" || t.reason == "ConsumersExceedPartitions" ||
-                       t.reason == "GitWriteBackFailed");
+  const bool warning =
+      t.reason != "GitWriteBack" &&
+      (state.status.aborted || t.reason == "HookFailed" || t.reason == "Orphaned" ||
+       t.reason == "ProgressDeadlineExceeded" || t.reason == "ReconcileFailed" ||
+       t.reason == "RouterError" || t.reason == "ProbeResourceError" ||
+       t.reason == "ConsumersExceedPartitions" || t.reason == "GitWriteBackFailed");
   const int64_t revision = t.revision ? t.revision : state.status.update_revision;
   // The version and commit of that revision travel with the event, so a log line or a watcher
   // needs no second look-up.

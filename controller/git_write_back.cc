@@ -33,7 +33,8 @@ void Controller::ask_git_write_back(RolloutState& state, const std::string& reas
   // Only a revision that rolls out what Git says now: an undo's revision, or one Git already
   // moved away from, has nothing of Git's to revert. And there must be a stable to go back to.
   if (!bad || !stable || bad->commit.empty() || !state.git_template ||
-      !(*state.git_template == bad->spec.template_) || stable->spec.template_ == bad->spec.template_)
+      !(*state.git_template == bad->spec.template_) ||
+      stable->spec.template_ == bad->spec.template_)
     return;
   if (state.git_write_back && state.git_write_back->revision == bad->number) return;
   GitWriteBackRecord rec;
@@ -115,8 +116,9 @@ void Controller::git_write_back_done(const std::string& rollout, int64_t revisio
   } else {
     rec.result = "AlreadyInGit";
     rec.revert_commit = outcome.commit;
-    rec.message = fmt::format("Git already says stable for revision {} at commit {}; nothing pushed",
-                              revision, outcome.commit.substr(0, 12));
+    rec.message =
+        fmt::format("Git already says stable for revision {} at commit {}; nothing pushed",
+                    revision, outcome.commit.substr(0, 12));
     t.reason = "GitWriteBack";
     evidence["commit"] = outcome.commit;
   }

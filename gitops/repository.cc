@@ -397,9 +397,9 @@ Result<PushResult> GitRepository::push(const std::string& local_ref,
   }
   if (rc != 0) {
     bool timed_out = ctx.timed_out || deadlines.timed_out();
-    std::string why = deadlines.timed_out() ? "timed out: " + deadlines.reason()
-                      : ctx.timed_out
-                          ? "timed out after " + std::to_string(config_.fetch_timeout.count()) + "ms"
+    const std::string limit = std::to_string(config_.fetch_timeout.count());
+    std::string why = deadlines.timed_out()         ? "timed out: " + deadlines.reason()
+                      : ctx.timed_out               ? "timed out after " + limit + "ms"
                       : !ctx.callback_error.empty() ? ctx.callback_error
                                                     : last_git_error();
     std::string message = "push " + redact_url(config_.url) + ": " + redact_urls_in(why);

@@ -159,8 +159,9 @@ std::string read_only_reason(const RepoConfig& config) {
                      "push) for gitWriteBack";
     return "";
   }
-  if (starts("ssh://") || (url.find("://") == std::string::npos && url.find('@') != std::string::npos &&
-                           url.find(':') != std::string::npos)) {
+  const bool scp_like = url.find("://") == std::string::npos &&
+                        url.find('@') != std::string::npos && url.find(':') != std::string::npos;
+  if (starts("ssh://") || scp_like) {
     if (!config.auth.ssh_key_file)
       return shown + " is an ssh remote without a key: set repo.sshKeyFile (a key that may push) "
                      "and repo.knownHostsFile for gitWriteBack";
@@ -234,8 +235,9 @@ Result<GitWriter::Built> GitWriter::build(const std::string& head, const RevertR
     if (!mine) return failed_precondition(file + " is missing at " + short_sha(req.commit));
     if (git_commit_parentcount(changed.get()) == 0 ||
         git_commit_parent(before.out(), changed.get(), 0) != 0)
-      return failed_precondition(fmt::format("{} came with the first commit {}; nothing to revert to",
-                                             file, short_sha(hex(git_commit_id(changed.get())))));
+      return failed_precondition(
+          fmt::format("{} came with the first commit {}; nothing to revert to", file,
+                      short_sha(hex(git_commit_id(changed.get())))));
     auto theirs = file_at(before.get(), file);
     if (!theirs)
       return failed_precondition(fmt::format("{} was added by commit {}; nothing to revert to",
@@ -320,7 +322,8 @@ Result<GitWriter::Built> GitWriter::build(const std::string& head, const RevertR
       req.reason, reverted, file, req.stable_revision, req.stable_version,
       trailer_rollout(req.rollout), trailer_revision(req.revision), reverted);
   SignaturePtr author;
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(req.time.time_since_epoch());
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(req.time.time_since_epoch());
   if (git_signature_new(author.out(), options_.author_name.c_str(), options_.author_email.c_str(),
                         static_cast<git_time_t>(seconds.count()), 0) != 0)
     return invalid_argument("gitWriteBack.author: " + last_git_error());

@@ -87,12 +87,13 @@ TEST_CASE("an automatic abort is reverted in Git over git://, and the revert sta
        "--reuseaddr", env.dir()},
       {}, env.dir() + "/daemon.log");
   REQUIRE(daemon.is_ok());
-  REQUIRE(poll_until([&] { return git(env, {"ls-remote", fmt::format("git://127.0.0.1:{}/origin.git", port)}); },
-                     10s));
+  const std::string plain_url = fmt::format("git://127.0.0.1:{}/origin.git", port);
+  REQUIRE(poll_until([&] { return git(env, {"ls-remote", plain_url}); }, 10s));
 
   const std::string secret = "s3cr3t-e2e-pass";
   const std::string config = env.dir() + "/sluice.yaml";
-  std::ofstream(config) << "gitWriteBack: {onAbort: none, author: \"Sluice Bot <sluice@example.com>\"}\n";
+  std::ofstream(config)
+      << "gitWriteBack: {onAbort: none, author: \"Sluice Bot <sluice@example.com>\"}\n";
   env.set_serve_repo(fmt::format("git://deployer:{}@127.0.0.1:{}/origin.git", secret, port));
   env.set_serve_args({"--config", config});
   std::string why;
