@@ -30,7 +30,6 @@ using CommitPtr = Owned<git_commit, git_commit_free>;
 using TreePtr = Owned<git_tree, git_tree_free>;
 using EntryPtr = Owned<git_tree_entry, git_tree_entry_free>;
 using BlobPtr = Owned<git_blob, git_blob_free>;
-using IndexPtr = Owned<git_index, git_index_free>;
 using SignaturePtr = Owned<git_signature, git_signature_free>;
 using RefPtr = Owned<git_reference, git_reference_free>;
 
@@ -294,18 +293,20 @@ Result<GitWriter::Built> GitWriter::build(const std::string& head, const RevertR
           short_sha(reverted), file, config_.ref, short_sha(head)));
   }
 
-  // The head's tree with that one file replaced.
+  // The head's tree with that one file replaced (git_tree_create_updated: no index needed).
   TreePtr head_tree;
   if (git_commit_tree(head_tree.out(), head_commit.get()) != 0)
     return data_loss("tree of " + short_sha(head) + ": " + last_git_error());
-  IndexPtr index;
+  git_oid blob_oid;
   git_oid tree_oid;
-  git_index_entry entry = {};
-  entry.mode = ours->mode;
-  entry.path = file.c_str();
-  if (git_index_new(index.out()) != 0 || git_index_read_tree(index.get(), head_tree.get()) != 0 ||
-      git_index_add_from_buffer(index.get(), &entry, content.data(), content.size()) != 0 ||
-      git_index_write_tree_to(&tree_oid, index.get(), repo) != 0)
+  if (git_blob_create_from_buffer(&blob_oid, repo, content.data(), content.size()) != 0)
+    return internal_error("writing the reverted " + file + ": " + last_git_error());
+  git_tree_update update = {};
+  update.action = GIT_TREE_UPDATE_UPSERT;
+  update.id = blob_oid;
+  update.filemode = ours->mode;
+  update.path = file.c_str();
+  if (git_tree_create_updated(&tree_oid, repo, head_tree.get(), 1, &update) != 0)
     return internal_error("building the revert tree: " + last_git_error());
   TreePtr tree;
   if (git_tree_lookup(tree.out(), repo, &tree_oid) != 0)

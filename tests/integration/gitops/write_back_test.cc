@@ -191,6 +191,7 @@ TEST_CASE("write-back over file:// reverts only the rollout's file, on top of la
   History h;
   GitWriter writer(h.config("file://" + h.bare.string()), options());
   auto result = writer.revert(h.request());
+  INFO(result.status().message());
   REQUIRE(result.is_ok());
   CHECK(result->attempts == 1);
   check_revert_landed(h, *result, h.later);
@@ -209,8 +210,9 @@ TEST_CASE("write-back over file:// reverts only the rollout's file, on top of la
 
 TEST_CASE("a concurrent push is merged onto, never overwritten", "[gitops][writeback]") {
   History h;
-  WorkRepo other(h.tmp.path / "other");
-  REQUIRE(run({"git", "clone", "-q", h.bare.string(), other.dir.string()}, h.tmp.path) == 0);
+  REQUIRE(run({"git", "clone", "-q", h.bare.string(), (h.tmp.path / "other").string()},
+              h.tmp.path) == 0);
+  WorkRepo other(h.tmp.path / "other");  // re-initialising a clone keeps it, sets the identity
   other.git({"config", "user.name", "Bob"});
   other.git({"config", "user.email", "bob@example.com"});
   std::string concurrent;
@@ -224,6 +226,7 @@ TEST_CASE("a concurrent push is merged onto, never overwritten", "[gitops][write
   };
   GitWriter writer(h.config("file://" + h.bare.string()), o);
   auto result = writer.revert(h.request());
+  INFO(result.status().message());
   REQUIRE(result.is_ok());
   CHECK(result->attempts == 2);
   REQUIRE_FALSE(concurrent.empty());
@@ -259,6 +262,7 @@ TEST_CASE("write-back over git:// from git daemon and a refused push given up wi
   GitDaemon daemon(h.tmp.path);
   GitWriter writer(h.config(daemon.url("origin.git")), options());
   auto result = writer.revert(h.request());
+  INFO(result.status().message());
   REQUIRE(result.is_ok());
   check_revert_landed(h, *result, h.later);
 
