@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,6 +15,7 @@
 #include "base/duration.h"
 #include "gitops/commit_verify.h"
 #include "notify/triggers.h"
+#include "gitops/write_back.h"
 
 namespace sluice::api {
 namespace {
@@ -102,22 +105,71 @@ class ConfigParser {
     return ec ? path : absolute.lexically_normal().string();
   }
 
+  Status parse_credentials(const YAML::Node& repo, RepoCredentials& c) {
+    Status st = scalar(repo["username"], "repo.username", c.username);
+    if (st.is_ok()) st = scalar(repo["passwordFile"], "repo.passwordFile", c.password_file);
+    if (st.is_ok()) st = scalar(repo["sshKeyFile"], "repo.sshKeyFile", c.ssh_key_file);
+    if (st.is_ok())
+      st = scalar(repo["sshPassphraseFile"], "repo.sshPassphraseFile", c.ssh_passphrase_file);
+    if (st.is_ok())
+      st = scalar(repo["knownHostsFile"], "repo.knownHostsFile", c.known_hosts_file);
+    return st;
+  }
+
+  Status parse_git_write_back(const YAML::Node& wb, ServeConfig& cfg) {
+    Status st =
+        check_keys(wb, {"onAbort", "author", "signingKeyFile", "maxAttempts"}, "gitWriteBack");
+    if (!st.is_ok()) return st;
+    GitWriteBackConfig g;
+    g.where = origin_ + ":" + std::to_string(wb.Mark().line + 1);
+    std::optional<std::string> on_abort, author;
+    if (st = scalar(wb["onAbort"], "gitWriteBack.onAbort", on_abort); !st.is_ok()) return st;
+    if (on_abort) {
+      if (*on_abort != "revert" && *on_abort != "none")
+        return error_at(wb["onAbort"], "gitWriteBack.onAbort must be 'revert' or 'none'");
+      g.on_abort = *on_abort;
+    }
+    if (st = scalar(wb["author"], "gitWriteBack.author", author); !st.is_ok()) return st;
+    if (!author)
+      return error_at(wb, "gitWriteBack.author is required (\"Name <email>\": the revert's "
+                          "author and committer)");
+    if (auto parsed = gitops::parse_author(*author); !parsed.is_ok())
+      return error_at(wb["author"], "gitWriteBack." + parsed.status().message());
+    g.author = *author;
+    if (st = scalar(wb["signingKeyFile"], "gitWriteBack.signingKeyFile", g.signing_key_file);
+        !st.is_ok())
+      return st;
+    if (auto attempts = wb["maxAttempts"]) {
+      int value = 0;
+      if (!attempts.IsScalar() || !YAML::convert<int>::decode(attempts, value) || value < 1 ||
+          value > 20)
+        return error_at(attempts, "'gitWriteBack.maxAttempts' must be a whole number from 1 to 20");
+      g.max_attempts = value;
+    }
+    cfg.git_write_back = g;
+    return Status::ok();
+  }
+
   Status parse(const YAML::Node& root, ServeConfig& cfg) {
     if (root.IsNull()) return Status::ok();
     Status st = check_keys(
         root,
         {"repo", "stateDir", "listen", "api", "auth", "webhooks", "prometheus", "log", "runtime",
-         "notifications"},
+         "notifications", "gitWriteBack"},
         "");
     if (!st.is_ok()) return st;
     if (auto repo = root["repo"]) {
       if (repo.IsScalar()) {
         cfg.repo_url = repo.Scalar();  // shorthand: repo: /srv/deploy-repo
       } else {
-        if (st = check_keys(repo, {"url", "branch", "path", "poll", "verify"}, "repo");
+        if (st = check_keys(repo,
+                            {"url", "branch", "path", "poll", "verify", "username",
+                             "passwordFile", "sshKeyFile", "sshPassphraseFile", "knownHostsFile"},
+                            "repo");
             !st.is_ok())
           return st;
         if (st = parse_repo_verify(repo["verify"], cfg.repo_verify); !st.is_ok()) return st;
+        if (st = parse_credentials(repo, cfg.repo_credentials); !st.is_ok()) return st;
         if (st = scalar(repo["url"], "repo.url", cfg.repo_url); !st.is_ok()) return st;
         if (st = scalar(repo["branch"], "repo.branch", cfg.repo_branch); !st.is_ok()) return st;
         if (st = scalar(repo["path"], "repo.path", cfg.repo_path); !st.is_ok()) return st;
@@ -208,6 +260,9 @@ class ConfigParser {
     }
     if (auto list = root["notifications"]) {
       if (st = parse_notifications(list, cfg.notifications); !st.is_ok()) return st;
+    }
+    if (auto wb = root["gitWriteBack"]) {
+      if (st = parse_git_write_back(wb, cfg); !st.is_ok()) return st;
     }
     if (auto log = root["log"]) {
       if (st = check_keys(log, {"format", "level"}, "log"); !st.is_ok()) return st;
@@ -332,6 +387,31 @@ Status check_log_level(const std::string& level) {
   return Status::ok();
 }
 
+bool readable(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+
+// Config-time checks of the write-back: its files exist, and the repository is one Sluice can
+// push to; otherwise a server default of revert is an error here, and Rollouts asking for revert
+// are refused at their field (ServeOptions::git_write_back_refused).
+Status resolve_git_write_back(ServeOptions& o) {
+  if (!o.git_write_back) {
+    o.git_write_back_refused = "this server has no gitWriteBack section (its author) in --config";
+    return Status::ok();
+  }
+  const GitWriteBackConfig& g = *o.git_write_back;
+  if (g.signing_key_file && !readable(*g.signing_key_file))
+    return invalid_argument(g.where + ": gitWriteBack.signingKeyFile " + *g.signing_key_file +
+                            " cannot be read");
+  gitops::RepoConfig rc;
+  rc.url = o.repo;
+  rc.auth.password_file = o.repo_credentials.password_file;
+  rc.auth.ssh_key_file = o.repo_credentials.ssh_key_file;
+  o.git_write_back_refused = gitops::read_only_reason(rc);
+  if (!o.git_write_back_refused.empty() && g.on_abort == "revert")
+    return invalid_argument(g.where + ": gitWriteBack.onAbort is revert, but Sluice only reads " +
+                            "its repository: " + o.git_write_back_refused);
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<ServeConfig> parse_serve_config(std::string_view yaml_text, std::string_view origin) {
@@ -422,6 +502,9 @@ Result<ServeOptions> resolve_serve_options(const ServeFlags& flags) {
     return invalid_argument("--log-format must be 'json' or 'text'");
   if (Status st = check_log_level(o.log_level); !st.is_ok()) return st;
   if (o.poll.count() <= 0) return invalid_argument("--poll must be positive");
+  o.repo_credentials = file.repo_credentials;
+  o.git_write_back = file.git_write_back;
+  if (Status st = resolve_git_write_back(o); !st.is_ok()) return st;
   return o;
 }
 

@@ -33,8 +33,31 @@ struct RepoVerifyConfig {
   std::string keyring;               // mode gpg; absolute
 };
 
+// How Sluice reaches its repository (repo: {username, passwordFile, sshKeyFile,
+// sshPassphraseFile, knownHostsFile}): used to fetch, and to push the Git write-back. Secrets are
+// files read at fetch/push time, never logged.
+struct RepoCredentials {
+  std::optional<std::string> username;
+  std::optional<std::string> password_file;  // https: a token (or password)
+  std::optional<std::string> ssh_key_file;
+  std::optional<std::string> ssh_passphrase_file;
+  std::optional<std::string> known_hosts_file;  // ssh: required; the host key must match
+};
+
+// gitWriteBack: {onAbort: revert | none, author: "Name <email>", signingKeyFile, maxAttempts}
+// (docs/notifications.md, "Git write-back").
+struct GitWriteBackConfig {
+  std::string on_abort = "none";  // the default for Rollouts without spec.gitWriteBack
+  std::string author;             // required: "Name <email>"
+  std::optional<std::string> signing_key_file;
+  int max_attempts = 4;  // pushes per write-back (the branch moved: fetch, rebuild, retry)
+  std::string where;     // "file:line" of the section, for errors found when resolving
+};
+
 // What the file says; every field is optional so that flags can override field by field.
 struct ServeConfig {
+  RepoCredentials repo_credentials;
+  std::optional<GitWriteBackConfig> git_write_back;
   std::optional<std::string> repo_url;
   std::optional<std::string> repo_branch;
   std::optional<std::string> repo_path;
@@ -97,6 +120,12 @@ struct ServeOptions {
   // to http://<listen>.
   std::string external_url;
   std::vector<notify::TargetConfig> notifications;  // secrets not read yet (notify::Notifier)
+  RepoCredentials repo_credentials;  // from the file only
+  // Absent: no write-back; a Rollout asking for onAbort: revert is refused (at its field).
+  std::optional<GitWriteBackConfig> git_write_back;
+  // Non-empty: why this server cannot push (no gitWriteBack section, or a repository it only
+  // reads); Rollouts asking for revert are refused with it (manifests::LoadLimits).
+  std::string git_write_back_refused;
 };
 
 // Loads flags.config_file when set, then applies the flags. Errors: unreadable or invalid

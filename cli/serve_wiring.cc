@@ -18,12 +18,14 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "base/descriptors.h"
 #include "base/filesystem.h"
@@ -37,7 +39,9 @@
 #include "controller/journal.h"
 #include "controller/journal_sink.h"
 #include "controller/router_runtime_metrics.h"
+#include "gitops/commit_signing.h"
 #include "gitops/watcher.h"
+#include "gitops/write_back.h"
 #include "healthcheck/analysis/analysis_runner.h"
 #include "healthcheck/analysis/metrics_source.h"
 #include "notify/notifier.h"
@@ -155,7 +159,10 @@ class ServeController final : public controller::ControlFacade {
       : ioc_(ioc), scheduler_(ioc.get_executor(), SystemClock::instance()) {}
 
   ~ServeController() override {
-    // Called after the io_context stopped: nothing else runs now.
+    // Called after the io_context stopped: nothing else runs now. A write-back in progress
+    // finishes first (bounded by its fetch and push deadlines); its outcome is dropped and the
+    // next start does it again from the journal, or finds it done on the branch.
+    if (write_back_pool_) write_back_pool_->join();
     if (watcher_) watcher_->stop();
     // Notifications of the last events get a short, bounded drain; what is left is counted as
     // dropped and logged (notify/notifier.h).
@@ -218,8 +225,25 @@ class ServeController final : public controller::ControlFacade {
 
     // Gate webhooks POST on their own strand of the I/O context, never on the controller's.
     webhook_caller_ = std::make_unique<controller::HttpWebhookCaller>(asio::make_strand(ioc_));
-    controller_ = std::make_unique<controller::Controller>(controller::ControllerDeps{
-        clock, scheduler_, *runtime_, *router_, *analysis_, *sink_, webhook_caller_.get()});
+    gitops::RepoConfig rc;
+    rc.url = o.repo;
+    rc.ref = o.branch;
+    rc.path = o.path;
+    rc.state_dir = o.state_dir;
+    rc.auth.username = o.repo_credentials.username;
+    rc.auth.password_file = o.repo_credentials.password_file;
+    rc.auth.ssh_key_file = o.repo_credentials.ssh_key_file;
+    rc.auth.ssh_passphrase_file = o.repo_credentials.ssh_passphrase_file;
+    rc.auth.known_hosts_file = o.repo_credentials.known_hosts_file;
+
+    controller::ControllerDeps deps{clock,     scheduler_, *runtime_,
+                                    *router_,  *analysis_, *sink_,
+                                    webhook_caller_.get()};
+    if (o.git_write_back && o.git_write_back_refused.empty()) {
+      wire_git_write_back(rc, *o.git_write_back, o.max_replicas);
+      deps.git_write_back = &write_back_;
+    }
+    controller_ = std::make_unique<controller::Controller>(deps);
 
     // Replay the journal before anything can act.
     std::optional<nlohmann::json> snapshot;
@@ -269,15 +293,11 @@ class ServeController final : public controller::ControlFacade {
       }
     });
 
-    gitops::RepoConfig rc;
-    rc.url = o.repo;
-    rc.ref = o.branch;
-    rc.path = o.path;
-    rc.state_dir = o.state_dir;
     gitops::WatcherOptions wo;
     wo.poll = o.poll;
     wo.limits.max_replicas = o.max_replicas;
     wo.verify = verify_config(o.repo_verify);
+    wo.limits.git_write_back_refused = o.git_write_back_refused;
     watcher_ = std::make_unique<gitops::Watcher>(
         scheduler_.strand(), clock, random_, rc, wo,
         [this](const std::shared_ptr<const gitops::Snapshot>& snap, const gitops::SetDiff&) {
@@ -387,6 +407,60 @@ class ServeController final : public controller::ControlFacade {
   }
 
  private:
+  // Git write-back (gitops/write_back.h): one worker thread owns the GitWriter; the controller
+  // posts requests to it and gets the outcome back through its scheduler.
+  void wire_git_write_back(const gitops::RepoConfig& rc, const api::GitWriteBackConfig& g,
+                           int max_replicas) {
+    gitops::WriteBackOptions wbo;
+    auto author = gitops::parse_author(g.author);  // checked by the config already
+    if (author.is_ok()) std::tie(wbo.author_name, wbo.author_email) = *author;
+    wbo.max_attempts = g.max_attempts;
+    wbo.limits.max_replicas = max_replicas;
+    if (g.signing_key_file) wbo.sign = commit_signer(*g.signing_key_file);
+    writer_ = std::make_shared<gitops::GitWriter>(rc, wbo);
+    write_back_pool_ = std::make_unique<asio::thread_pool>(1);
+    write_back_.default_on_abort = g.on_abort;
+    write_back_.start = [this](const controller::GitWriteBackRequest& request,
+                               std::function<void(controller::GitWriteBackOutcome)> done) {
+      asio::post(*write_back_pool_, [this, request, done = std::move(done)] {
+        gitops::RevertRequest r;
+        r.rollout = request.rollout;
+        r.revision = request.revision;
+        r.version = request.version;
+        r.commit = request.commit;
+        r.reason = request.reason;
+        r.stable_revision = request.stable_revision;
+        r.stable_version = request.stable_version;
+        r.stable_template = request.stable_template;
+        r.time = request.time;
+        auto result = writer_->revert(r);
+        controller::GitWriteBackOutcome outcome;
+        if (result.is_ok()) {
+          outcome.pushed = result->pushed;
+          outcome.commit = result->commit;
+          outcome.reverted_commit = result->reverted_commit;
+          outcome.file = result->file;
+          outcome.attempts = result->attempts;
+        } else {
+          outcome.status =
+              Status(result.status().code(), redact_urls_in(result.status().message()));
+        }
+        done(outcome);
+        // Let the watcher see the revert now rather than at the next poll.
+        if (outcome.pushed && watcher_) watcher_->refresh("git write-back");
+      });
+    };
+  }
+
+  // The revert's signer for gitWriteBack.signingKeyFile: an SSH signature (ssh-keygen -Y sign
+  // -n git), as `git commit -S` with gpg.format=ssh makes. With repo.verify on, the key's public
+  // half must be in the allowed signers file, or Sluice refuses its own revert (stable runs on).
+  static gitops::CommitSigner commit_signer(const std::string& key_file) {
+    return [key_file](const std::string& content) -> Result<std::string> {
+      return gitops::ssh_sign_commit(content, key_file);
+    };
+  }
+
   // Snapshots are taken between reconciles (on the strand), so the state matches the journal.
   void schedule_snapshot() {
     snapshot_timer_ = scheduler_.call_at(SystemClock::instance().now() + Duration(5'000), [this] {
@@ -407,6 +481,9 @@ class ServeController final : public controller::ControlFacade {
   std::unique_ptr<controller::RouterRuntimeMetrics> metrics_;
   std::unique_ptr<analysis::AnalysisRunnerImpl> analysis_;
   std::unique_ptr<controller::HttpWebhookCaller> webhook_caller_;
+  controller::GitWriteBackDeps write_back_;
+  std::shared_ptr<gitops::GitWriter> writer_;                 // used on write_back_pool_ only
+  std::unique_ptr<boost::asio::thread_pool> write_back_pool_;  // one thread
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<controller::ControllerFacade> facade_;
   std::unique_ptr<gitops::Watcher> watcher_;

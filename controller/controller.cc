@@ -150,10 +150,13 @@ uint64_t Controller::take_event_id() {
 
 void Controller::record(RolloutState& state, const strategies::Transition& t,
                         const std::string& actor, Phase from, const json& evidence) {
-  const bool warning = state.status.aborted || t.reason == "HookFailed" ||
-                       t.reason == "Orphaned" || t.reason == "ProgressDeadlineExceeded" ||
-                       t.reason == "ReconcileFailed" || t.reason == "RouterError" ||
-                       t.reason == "ProbeResourceError" || t.reason == "ConsumersExceedPartitions";
+  // A write-back's success is news, not trouble, even while the rollout is still aborted.
+  const bool warning =
+      t.reason != "GitWriteBack" &&
+      (state.status.aborted || t.reason == "HookFailed" || t.reason == "Orphaned" ||
+       t.reason == "ProgressDeadlineExceeded" || t.reason == "ReconcileFailed" ||
+       t.reason == "RouterError" || t.reason == "ProbeResourceError" ||
+       t.reason == "ConsumersExceedPartitions" || t.reason == "GitWriteBackFailed");
   const int64_t revision = t.revision ? t.revision : state.status.update_revision;
   // The version and commit of that revision travel with the event, so a log line or a watcher
   // needs no second look-up.
@@ -272,12 +275,25 @@ void Controller::apply_desired(const DesiredState& desired) {
                                      desired.commit.substr(0, 12), stable->number);
             }
           }
+          const bool was_aborted = state.status.aborted;
+          const int64_t cancelled = state.status.update_revision;
           strategies::begin_update(state.status, stable->number, false, deps_.clock.now());
           strategies::Transition t;
           t.reason = "UpdateCancelled";
           t.revision = stable->number;
           t.message = fmt::format("commit {} returns to stable revision {}",
                                   desired.commit.substr(0, 12), stable->number);
+          if (was_aborted) {
+            // Git caught up with what runs (a write-back's revert, or a person's): the aborted
+            // update already gave all traffic back to stable, so nothing rolls out or scales
+            // (a pending abortScaleDownDelay keeps its time); the next pass confirms readiness.
+            state.status.phase = Phase::kHealthy;
+            state.status.message = fmt::format("revision {} is stable", stable->number);
+            t.message = fmt::format(
+                "commit {} returns Git to stable revision {} (revision {} was aborted); nothing "
+                "rolls out",
+                desired.commit.substr(0, 12), stable->number, cancelled);
+          }
           record(state, t, desired.author.empty() ? "git" : desired.author, from, json::object());
         }
       } else {

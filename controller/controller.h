@@ -61,6 +61,22 @@ struct RevisionRecord {
   std::string reason;
 };
 
+// Git write-back of one automatic abort (controller/git_write_back.cc): asked for when the abort
+// is recorded, done off the controller thread, its outcome recorded. Persisted with the state
+// (timestamps, not timers), so a restart neither repeats a pushed revert nor forgets a pending
+// one: a pending record is started again by the rollout's next reconcile.
+struct GitWriteBackRecord {
+  int64_t revision = 0;   // the aborted revision
+  std::string commit;     // its commit (what is reverted, or the commit the search starts at)
+  std::string reason;     // the abort's reason and message
+  TimePoint requested_at{};
+  std::string result;     // "" pending | "Pushed" | "AlreadyInGit" | "GaveUp"
+  TimePoint finished_at{};
+  std::string revert_commit;  // the commit pushed, or found on the branch
+  std::string message;        // the outcome as a sentence (the event's message)
+  bool operator==(const GitWriteBackRecord&) const = default;
+};
+
 // Everything the controller keeps about one Rollout; serialisable (rollout_state_to_json).
 inline constexpr size_t kKeptAnalysisRuns = 8;
 
@@ -103,12 +119,46 @@ struct RolloutState {
   // Gate webhook calls with their answers (the evidence; persisted, "webhookCalls"): at most
   // kKeptWebhookCalls per revision and webhook, oldest first.
   std::vector<WebhookCallRecord> webhook_calls;
+  // The write-back of the last automatic abort that asked for one ("gitWriteBack"; absent in
+  // older records).
+  std::optional<GitWriteBackRecord> git_write_back;
   bool operator==(const RolloutState& o) const;
   const RevisionRecord* revision(int64_t n) const;
 };
 
 nlohmann::json rollout_state_to_json(const RolloutState& s);
+// The rollout object's `gitWriteBack`: null, or {revision, result: Pending | Pushed | AlreadyInGit
+// | GaveUp, requestedAt, finishedAt, commit, revertCommit, message} (git_write_back.cc).
+nlohmann::json git_write_back_json(const RolloutState& s);
 Result<RolloutState> rollout_state_from_json(const nlohmann::json& j);
+
+// What the controller asks of the Git write-back, and its answer (gitops::GitWriter in serve).
+struct GitWriteBackRequest {
+  std::string rollout;
+  int64_t revision = 0;
+  std::string version;
+  std::string commit;
+  std::string reason;
+  int64_t stable_revision = 0;
+  std::string stable_version;
+  manifests::PodTemplate stable_template;
+  TimePoint time{};
+};
+struct GitWriteBackOutcome {
+  Status status;            // not OK: given up, with the reason
+  bool pushed = false;      // false with an OK status: Git already said stable
+  std::string commit;       // the revert commit pushed or found
+  std::string reverted_commit;
+  std::string file;
+  int attempts = 0;
+};
+struct GitWriteBackDeps {
+  std::string default_on_abort = "none";  // the server's gitWriteBack.onAbort: revert | none
+  // Runs the write-back off the controller thread. `done` may be called on any thread, once;
+  // the controller posts it to its scheduler.
+  std::function<void(const GitWriteBackRequest&, std::function<void(GitWriteBackOutcome)> done)>
+      start;
+};
 
 struct ControllerDeps {
   Clock& clock;
@@ -120,6 +170,8 @@ struct ControllerDeps {
   // Makes gate webhook calls (spec.webhooks). Optional: without one, every call is answered at
   // once with an error (a pre-rollout gate then aborts, a confirm gate keeps waiting).
   WebhookCaller* webhooks = nullptr;
+  // Optional (nullptr: no write-back): Git write-back after an automatic abort.
+  const GitWriteBackDeps* git_write_back = nullptr;
 };
 
 // A read model published after changes (coalesced), handed to the facade; immutable once
@@ -226,6 +278,14 @@ class Controller {
   void record(RolloutState& state, const strategies::Transition& t, const std::string& actor,
               strategies::Phase from, const nlohmann::json& evidence);
   void record_state(RolloutState& state);
+  // Git write-back (git_write_back.cc). ask_git_write_back: on an automatic abort of the update
+  // revision, before its record; start_git_write_back: after the rollout's records are durable;
+  // git_write_back_done: the outcome, on the controller thread.
+  void ask_git_write_back(RolloutState& state, const std::string& reason);
+  void start_git_write_back(RolloutState& state);
+  void git_write_back_done(const std::string& rollout, int64_t revision,
+                           const GitWriteBackOutcome& outcome);
+  std::set<std::string> write_backs_in_flight_;  // rollouts whose write-back runs now
   // Counts one abort of `rollout` for sluice_rollout_aborts_total (reason: the event's reason).
   void count_abort(const std::string& rollout, const std::string& reason) {
     ++aborts_[{rollout, reason}];

@@ -27,6 +27,32 @@ namespace {
 
 namespace an = analysis;
 
+json git_write_back_to_json(const std::optional<GitWriteBackRecord>& r) {
+  if (!r) return nullptr;
+  return {{"revision", r->revision},
+          {"commit", r->commit},
+          {"reason", r->reason},
+          {"requestedAt", to_unix_ms(r->requested_at)},
+          {"result", r->result},
+          {"finishedAt", to_unix_ms(r->finished_at)},
+          {"revertCommit", r->revert_commit},
+          {"message", r->message}};
+}
+
+std::optional<GitWriteBackRecord> git_write_back_from_json(const json& j) {
+  if (j.is_null()) return std::nullopt;
+  GitWriteBackRecord r;
+  r.revision = j.at("revision").get<int64_t>();
+  r.commit = j.at("commit").get<std::string>();
+  r.reason = j.at("reason").get<std::string>();
+  r.requested_at = from_unix_ms(j.at("requestedAt").get<int64_t>());
+  r.result = j.at("result").get<std::string>();
+  r.finished_at = from_unix_ms(j.at("finishedAt").get<int64_t>());
+  r.revert_commit = j.at("revertCommit").get<std::string>();
+  r.message = j.at("message").get<std::string>();
+  return r;
+}
+
 an::AnalysisPhase analysis_phase_of(const std::string& name) {
   for (auto p : {an::AnalysisPhase::kPending, an::AnalysisPhase::kRunning,
                  an::AnalysisPhase::kSuccessful, an::AnalysisPhase::kFailed,
@@ -188,7 +214,8 @@ json rollout_state_to_json(const RolloutState& s) {
           {"status", strategies::status_to_json(s.status)},
           {"analysisRuns", runs},
           {"undoNote", s.undo_note},
-          {"webhookCalls", webhook_calls}};
+          {"webhookCalls", webhook_calls},
+          {"gitWriteBack", git_write_back_to_json(s.git_write_back)}};
 }
 
 Result<RolloutState> rollout_state_from_json(const json& j) {
@@ -223,6 +250,7 @@ Result<RolloutState> rollout_state_from_json(const json& j) {
     s.undo_note = j.value("undoNote", std::string());  // absent before undo notes
     for (const auto& call : j.value("webhookCalls", json::array()))  // absent before webhooks
       s.webhook_calls.push_back(webhook_call_from_json(call));
+    s.git_write_back = git_write_back_from_json(j.value("gitWriteBack", json()));  // issue 21
     return s;
   } catch (const json::exception& e) {
     return data_loss(fmt::format("rollout state record is malformed: {}", e.what()));

@@ -346,6 +346,7 @@ ReconcileResult Controller::reconcile(const std::string& name) {
       strategies::decide(effective_spec(state), levels, observed, deps_.clock.now());
   const bool changed = !(d.status == state.status);
   strategies::Phase from = state.status.phase;
+  std::optional<std::string> auto_abort;  // an abort decided here, not by the abort verb
   if (!state.status.aborted && d.status.aborted && !d.transitions.empty()) {
     // The transition that aborted carries the abort's message (mark_aborted); later ones in the
     // same decision may have replaced status.message, so fall back to the last.
@@ -357,8 +358,10 @@ ReconcileResult Controller::reconcile(const std::string& name) {
       }
     }
     count_abort(state.name, abort->reason);
+    auto_abort = abort->reason + ": " + abort->message;
   }
   state.status = d.status;
+  if (auto_abort) ask_git_write_back(state, *auto_abort);
   for (const auto& t : d.transitions) {
     for (auto& r : state.revisions) {
       if (r.number != t.revision) continue;
@@ -386,6 +389,7 @@ ReconcileResult Controller::reconcile(const std::string& name) {
 
   act(state, d, observed);
   live.levels_told = true;
+  start_git_write_back(state);  // a no-op unless a write-back is pending and not running
   const Status routed = route(state, d);
   refresh_read_model(state);
   schedule_publish();
@@ -811,6 +815,7 @@ json Controller::build_rollout_json(const RolloutState& state) const {
           {"orphaned", orphaned_.count(state.name) > 0},
           {"sync", sync_json(state)},
           {"undo", undo_json(state)},
+          {"gitWriteBack", git_write_back_json(state)},
           {"analysisRuns", runs},
           {"webhooks", hooks.at("webhooks")},
           {"webhookCalls", hooks.at("webhookCalls")},

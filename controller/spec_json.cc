@@ -312,7 +312,10 @@ json spec_to_json(const m::RolloutSpec& s) {
                           })},
           {"strategy", strategy(s.strategy)},
           {"prune", s.prune},
-          {"webhooks", webhooks_json(s.webhooks)}};
+          {"webhooks", webhooks_json(s.webhooks)},
+          {"gitWriteBack", opt(s.git_write_back, [](const m::GitWriteBack& v) {
+             return json{{"onAbort", v.on_abort}};
+           })}};
 }
 
 m::RolloutSpec spec_from_json(const json& j) {
@@ -331,6 +334,10 @@ m::RolloutSpec spec_from_json(const json& j) {
   s.strategy = strategy_from(j.at("strategy"));
   s.prune = j.at("prune").get<bool>();
   if (j.contains("webhooks")) s.webhooks = webhooks_from(j.at("webhooks"));  // absent: older
+  // Absent in records written before issue 21.
+  s.git_write_back = opt_from<m::GitWriteBack>(j, "gitWriteBack", [](const json& v) {
+    return m::GitWriteBack{v.at("onAbort").get<std::string>()};
+  });
   return s;
 }
 

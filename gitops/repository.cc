@@ -62,6 +62,7 @@ struct FetchContext {
   bool timed_out = false;
   int credential_attempts = 0;
   std::string callback_error;  // a user-facing reason set by a callback that aborted
+  std::string push_refused;    // push: the remote's status for a refused ref ("" = accepted)
 };
 
 int check_deadline(FetchContext* ctx) {
@@ -351,6 +352,69 @@ Result<FetchResult> GitRepository::fetch() {
     git_oid_fromstr(&old_oid, out.previous_head.c_str());
     out.forced = git_graph_descendant_of(repo_, &new_oid, &old_oid) != 1;
   }
+  return out;
+}
+
+namespace {
+int on_push_update(const char* /*refname*/, const char* status, void* payload) {
+  auto* ctx = static_cast<FetchContext*>(payload);
+  if (status) ctx->push_refused = status;
+  return 0;
+}
+}  // namespace
+
+Result<PushResult> GitRepository::push(const std::string& local_ref,
+                                       const std::string& remote_ref) {
+  RemotePtr remote;
+  git_remote_create_options create = GIT_REMOTE_CREATE_OPTIONS_INIT;
+  create.repository = repo_;
+  create.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+  if (git_remote_create_with_opts(remote.out(), config_.url.c_str(), &create) != 0)
+    return invalid_argument("remote " + redact_url(config_.url) + ": " +
+                            redact_urls_in(last_git_error()));
+  // No leading '+': libgit2 refuses a non-fast-forward update before sending anything, and the
+  // remote's receive-pack compares the old value it advertised (compare-and-swap).
+  std::string spec = local_ref + ":" + remote_ref;
+  char* specs[] = {spec.data()};
+  git_strarray refspecs = {specs, 1};
+
+  FetchContext ctx;
+  ctx.config = &config_;
+  ctx.deadline = std::chrono::steady_clock::now() + config_.fetch_timeout;
+  git_push_options opts = GIT_PUSH_OPTIONS_INIT;
+  opts.callbacks.payload = &ctx;
+  opts.callbacks.credentials = on_credentials;
+  opts.callbacks.certificate_check = on_certificate;
+  opts.callbacks.sideband_progress = on_sideband;
+  opts.callbacks.push_update_reference = on_push_update;
+  FetchDeadlines deadlines({config_.connect_timeout, config_.io_timeout}, config_.fetch_timeout);
+  const int rc = git_remote_push(remote.get(), &refspecs, &opts);
+  PushResult out;
+  if (rc == GIT_ENONFASTFORWARD) {
+    out.non_fast_forward = true;
+    out.message = redact_urls_in(last_git_error());
+    return out;
+  }
+  if (rc != 0) {
+    bool timed_out = ctx.timed_out || deadlines.timed_out();
+    const std::string limit = std::to_string(config_.fetch_timeout.count());
+    std::string why = deadlines.timed_out()         ? "timed out: " + deadlines.reason()
+                      : ctx.timed_out               ? "timed out after " + limit + "ms"
+                      : !ctx.callback_error.empty() ? ctx.callback_error
+                                                    : last_git_error();
+    std::string message = "push " + redact_url(config_.url) + ": " + redact_urls_in(why);
+    if (timed_out) return Status(StatusCode::kDeadlineExceeded, message);
+    return unavailable(message);
+  }
+  if (!ctx.push_refused.empty()) {
+    out.message = redact_urls_in(ctx.push_refused);
+    // receive-pack says "non-fast-forward" or "fetch first"; a lost compare-and-swap is "failed
+    // to update ref" / "cannot lock ref". The caller tells a moved branch by fetching again.
+    out.non_fast_forward = out.message.find("fast-forward") != std::string::npos ||
+                           out.message.find("fetch first") != std::string::npos;
+    return out;
+  }
+  out.accepted = true;
   return out;
 }
 

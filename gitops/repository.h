@@ -47,6 +47,15 @@ struct RepoConfig {
   RepoAuth auth;
 };
 
+// The outcome of a push the remote answered. A refused update (the branch moved on the remote:
+// non-fast-forward, or a server hook said no) is not an error of the transport: `accepted` is
+// false and `message` says why, so the caller decides whether to fetch and try again.
+struct PushResult {
+  bool accepted = false;
+  bool non_fast_forward = false;  // the remote branch is not an ancestor of what was pushed
+  std::string message;            // the remote's or libgit2's reason when not accepted
+};
+
 struct FetchResult {
   std::string head;           // commit sha the followed ref points to after the fetch
   std::string previous_head;  // before the fetch ("" when the mirror was empty)
@@ -78,6 +87,12 @@ class GitRepository {
   // kDeadlineExceeded when a limit passed, and kUnavailable for other transport errors. The
   // mirror's refs are only updated by a successful fetch.
   Result<FetchResult> fetch();
+
+  // Pushes the local ref `local_ref` to `remote_ref` on config.url (blocking, bounded like a fetch,
+  // with the same credentials and host-key check). Never forced: the refspec has no '+', so a
+  // remote branch that moved is refused (PushResult::non_fast_forward), never overwritten.
+  // Transport failures are errors (kUnavailable, kDeadlineExceeded), with URLs redacted.
+  Result<PushResult> push(const std::string& local_ref, const std::string& remote_ref);
 
   // The followed ref's commit in the mirror, without fetching (after a restart).
   Result<std::string> current_head() const;

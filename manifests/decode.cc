@@ -298,6 +298,11 @@ void decode_webhook(ObjectReader& r, Webhook& w) {
   r.field("metadata", w.metadata, {}, "string map passed in the POST body");
 }
 
+void decode_git_write_back(ObjectReader& r, GitWriteBack& g) {
+  r.require("onAbort");
+  r.enum_field("onAbort", g.on_abort, {"revert", "none"});
+}
+
 void decode_rollout_spec(ObjectReader& r, RolloutSpec& s) {
   r.require("template");
   r.require("strategy");
@@ -324,6 +329,8 @@ void decode_rollout_spec(ObjectReader& r, RolloutSpec& s) {
   r.field("prune", s.prune, {}, "false: keep running (orphaned) when removed from Git");
   r.list<Webhook>("webhooks", s.webhooks, decode_webhook,
                   "gate webhooks (Flagger's types and meaning)");
+  r.object<GitWriteBack>("gitWriteBack", s.git_write_back, decode_git_write_back,
+                         "after an automatic abort, revert the template change in Git");
 }
 
 // ---- AnalysisTemplate ----

@@ -27,6 +27,9 @@ struct LoadLimits {
   // its ports) on this one machine, and a rollout briefly runs more (maxSurge; blue-green runs
   // two sets), so 100,000 is a typo, not a plan. `serve --max-replicas` / `runtime.maxReplicas`.
   int max_replicas = 256;
+  // Non-empty: why this server cannot push to its repository (gitops::read_only_reason); a
+  // Rollout with spec.gitWriteBack.onAbort: revert is then an error at that field.
+  std::string git_write_back_refused;
 };
 
 struct SourceFile {

@@ -262,6 +262,14 @@ struct Webhook {
   bool operator==(const Webhook&) const = default;
 };
 
+// spec.gitWriteBack (docs/notifications.md, "Git write-back"): after an automatic abort, commit
+// a revert of the bad revision's template change and push it. Unset: the server's default
+// (`gitWriteBack.onAbort` in `sluice serve --config`, itself "none" unless set).
+struct GitWriteBack {
+  std::string on_abort = "none";  // revert | none
+  bool operator==(const GitWriteBack&) const = default;
+};
+
 struct RolloutSpec {
   int replicas = 1;
   int min_ready_seconds = 0;
@@ -275,6 +283,7 @@ struct RolloutSpec {
   Strategy strategy = RollingUpdateStrategy{};
   bool prune = true;  // false: a Rollout removed from Git keeps running, orphaned and visible
   std::vector<Webhook> webhooks;  // gate webhooks, in manifest order
+  std::optional<GitWriteBack> git_write_back;
   bool operator==(const RolloutSpec&) const = default;
 };
 

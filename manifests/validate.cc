@@ -363,6 +363,12 @@ void validate_rollout(DocContext& ctx, const Rollout& rollout) {
                         max_replicas, spec.replicas));
   }
   check_template(c, spec.template_);
+  if (spec.git_write_back && spec.git_write_back->on_abort == "revert" && ctx.limits &&
+      !ctx.limits->git_write_back_refused.empty()) {
+    c.error("spec.gitWriteBack.onAbort",
+            "revert needs a repository this server can push to, and it only reads its own: " +
+                ctx.limits->git_write_back_refused);
+  }
   if (spec.service) {
     if (!is_listen_address(spec.service->listen)) {
       c.error("spec.service.listen",

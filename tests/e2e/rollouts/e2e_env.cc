@@ -140,9 +140,18 @@ std::string E2eEnv::commit(const std::string& message) {
 
 bool E2eEnv::start_serve(std::string& why, const std::string& binary) {
   const std::string log = dir_.file("serve-" + std::to_string(++serve_runs_) + ".log");
-  std::vector<std::string> argv = {binary.empty() ? kBin + "/sluice" : binary, "serve", "--repo", repo_, "--state-dir",
-                                    state_, "--listen", "127.0.0.1:" + std::to_string(api_port_),
-                                    "--poll", "1s", "--log-format", "json"};
+  std::vector<std::string> argv = {binary.empty() ? kBin + "/sluice" : binary,
+                                   "serve",
+                                   "--repo",
+                                   serve_repo_.empty() ? repo_ : serve_repo_,
+                                   "--state-dir",
+                                   state_,
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(api_port_),
+                                   "--poll",
+                                   "1s",
+                                   "--log-format",
+                                   "json"};
   argv.insert(argv.end(), serve_args_.begin(), serve_args_.end());
   auto child = ChildProcess::spawn(argv, {}, log);
   if (!child) {

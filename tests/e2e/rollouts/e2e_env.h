@@ -62,8 +62,10 @@ class E2eEnv {
   // answers (bounded). Returns false with the log tail in `why`.
   // `binary`: another sluice executable than the build's (an upgrade).
   bool start_serve(std::string& why, const std::string& binary = "");
-  // Arguments added to every later start_serve (e.g. {"--config", path}).
-  void set_serve_args(std::vector<std::string> args) { serve_args_ = std::move(args); }
+  // What the next start_serve() passes: --repo (default: repo(), the work repository) and more
+  // arguments after the usual ones (e.g. {"--config", file}).
+  void set_serve_repo(std::string url) { serve_repo_ = std::move(url); }
+  void set_serve_args(std::vector<std::string> extra) { serve_args_ = std::move(extra); }
   // serve's log of its latest start.
   std::string serve_log_path() const;
   void kill_serve(int sig);  // signal and reap serve
@@ -98,6 +100,7 @@ class E2eEnv {
   int api_port_ = 0;
   int serve_runs_ = 0;
   std::unique_ptr<ChildProcess> serve_;
+  std::string serve_repo_;
   std::vector<std::string> serve_args_;
 };
 

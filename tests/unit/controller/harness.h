@@ -90,6 +90,7 @@ struct Harness {
   MemoryEventSink sink;  // the "disk"
   CrashableSink journal{sink, crash};
   std::unique_ptr<Controller> controller;
+  const GitWriteBackDeps* git_write_back = nullptr;  // set before make() (crash_and_recover)
   int commits = 0;
   // When set, every controller (re)built gets a new analysis runner from here, as a restarted
   // process does (its runs die with it); otherwise all share `analysis`.
@@ -130,8 +131,9 @@ struct Harness {
       owned_analysis->set_listener(
           [this](const std::string& r, const std::string&) { controller->enqueue(r); });
     }
-    controller = std::make_unique<Controller>(
-        ControllerDeps{clock, scheduler, runtime, router, runner(), journal});
+    ControllerDeps deps{clock, scheduler, runtime, router, runner(), journal};
+    deps.git_write_back = git_write_back;
+    controller = std::make_unique<Controller>(deps);
     controller->set_on_event([this](const nlohmann::json& e) {
       if (on_event && !crash.down()) on_event(e);
     });

@@ -108,3 +108,32 @@ TEST_CASE("spec.replicas above the runtime's limit is a positioned error",
   lowered.max_replicas = 2;
   CHECK(load_files({{"services/orders.yaml", rollout(3)}}, lowered).diagnostics.size() == 1);
 }
+
+TEST_CASE("spec.gitWriteBack: revert on a server that cannot push is a positioned error",
+          "[loader][bad-input]") {
+  auto rollout = [](const std::string& on_abort) {
+    return "apiVersion: sluice.dev/v1alpha1\nkind: Rollout\nmetadata: {name: orders-api}\n"
+           "spec:\n  replicas: 1\n  gitWriteBack: {onAbort: " +
+           on_abort +
+           "}\n  template:\n    version: \"1\"\n    command: [\"./bin/app\"]\n"
+           "    ports: [{name: http, containerPort: 0}]\n  strategy: {rollingUpdate: {}}\n";
+  };
+  auto loaded = load_files({{"services/orders.yaml", rollout("revert")}});
+  REQUIRE(loaded.diagnostics.empty());
+  REQUIRE(loaded.rollouts.size() == 1);
+  REQUIRE(loaded.rollouts[0].rollout.spec.git_write_back);
+  CHECK(loaded.rollouts[0].rollout.spec.git_write_back->on_abort == "revert");
+  auto typo = diagnostics(rollout("revrt"));
+  REQUIRE(typo.size() == 1);
+  CHECK(typo[0].field == "spec.gitWriteBack.onAbort");
+  CHECK(typo[0].pos.line == 6);
+
+  LoadLimits read_only;
+  read_only.git_write_back_refused = "https://git.example/d.git is read over HTTP without a token";
+  auto refused = load_files({{"services/orders.yaml", rollout("revert")}}, read_only).diagnostics;
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].field == "spec.gitWriteBack.onAbort");
+  CHECK(refused[0].pos.line == 6);
+  CHECK_THAT(refused[0].message, Catch::Contains("without a token"));
+  CHECK(load_files({{"services/orders.yaml", rollout("none")}}, read_only).diagnostics.empty());
+}
