@@ -1,6 +1,6 @@
 // Git write-back end to end: a real `sluice serve` watches a bare repository served by a real
-// `git daemon --enable=receive-pack` on loopback. A canary that never gets ready is aborted by
-// its progress deadline (an automatic abort); Sluice pushes a revert of its commit, changing
+// `git daemon --enable=receive-pack` on loopback. A canary that crash-loops (orders-api without
+// --port exits 2 at once) is aborted by Sluice itself (an automatic abort); Sluice pushes a revert of its commit, changing
 // only that Rollout's file; the watcher delivers the revert and nothing rolls out (same
 // revisions, same instance pids). The repository URL carries credentials, which must appear
 // neither in serve's log nor in the API's events.
@@ -24,27 +24,26 @@ using nlohmann::json;
 
 namespace {
 
-std::string orders(const E2eEnv& env, const std::string& version, const std::string& probe_path) {
+// `crash`: the command lacks --port, so every instance exits 2 at start (a crash loop).
+std::string orders(const E2eEnv& env, const std::string& version, bool crash = false) {
   return fmt::format(R"YAML(apiVersion: sluice.dev/v1alpha1
 kind: Rollout
 metadata: {{name: orders}}
 spec:
   replicas: 2
-  progressDeadlineSeconds: 3
-  progressDeadlineAbort: true
   gitWriteBack: {{onAbort: revert}}
   template:
     version: "{0}"
-    command: ["bin/orders-api", "--port", "$(PORT)", "--version", "{0}"]
+    command: ["bin/orders-api", {2}"--version", "{0}"]
     env: [{{name: SLUICE_E2E_MARKER, value: "{1}"}}]
     ports: [{{name: http, containerPort: 0}}]
-    readinessProbe: {{httpGet: {{path: {2}, port: http}}, periodSeconds: 0.1}}
+    readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 0.1}}
     terminationGracePeriodSeconds: 5
   strategy:
     canary:
       steps: [{{setWeight: 50}}, {{pause: {{}}}}]
 )YAML",
-                     version, env.marker_value(), probe_path);
+                     version, env.marker_value(), crash ? "" : "\"--port\", \"$(PORT)\", ");
 }
 
 // git with argv (no shell), in `dir`; its output in `out` when given. True on exit 0.
@@ -75,7 +74,7 @@ TEST_CASE("an automatic abort is reverted in Git over git://, and the revert sta
           "[e2e][gitops][writeback]") {
   E2eEnv env;
   const std::string bare = env.dir() + "/origin.git";
-  env.write("services/orders.yaml", orders(env, "1.0.0", "/healthz"));
+  env.write("services/orders.yaml", orders(env, "1.0.0"));
   env.write("services/README", "the orders service\n");
   const std::string v1 = env.commit("orders 1.0.0");
   REQUIRE(git(env, {"clone", "-q", "--bare", env.repo(), bare}));
@@ -105,8 +104,8 @@ TEST_CASE("an automatic abort is reverted in Git over git://, and the revert sta
   const auto pids_before = env.instance_pids();
   REQUIRE(pids_before.size() == 2);
 
-  // Revision 2 never gets ready: its progress deadline aborts it.
-  env.write("services/orders.yaml", orders(env, "2.0.0", "/never-ready"));
+  // Revision 2 crash-loops: Sluice aborts it.
+  env.write("services/orders.yaml", orders(env, "2.0.0", /*crash=*/true));
   const std::string v2 = env.commit("orders 2.0.0");
   REQUIRE(git(env, {"-C", env.repo(), "push", "-q", bare, "main"}));
   json r = env.wait_rollout(
@@ -138,7 +137,7 @@ TEST_CASE("an automatic abort is reverted in Git over git://, and the revert sta
   REQUIRE(git(env, {"--git-dir", bare, "show", "-s", "--format=%B", revert}, &message));
   CHECK(message.find("rollout orders") != std::string::npos);
   CHECK(message.find(v2) != std::string::npos);
-  CHECK(message.find("ProgressDeadlineExceeded") != std::string::npos);
+  CHECK(message.find("CrashLoop") != std::string::npos);
 
   // The watcher delivers the revert: recorded, nothing rolls out.
   r = env.wait_rollout(
@@ -181,7 +180,7 @@ TEST_CASE("an automatic abort is reverted in Git over git://, and the revert sta
 TEST_CASE("a server that only reads its repository refuses gitWriteBack at startup",
           "[e2e][gitops][writeback]") {
   E2eEnv env;
-  env.write("services/orders.yaml", orders(env, "1.0.0", "/healthz"));
+  env.write("services/orders.yaml", orders(env, "1.0.0"));
   env.commit("orders 1.0.0");
   const std::string config = env.dir() + "/sluice.yaml";
   std::ofstream(config) << "repo: {url: \"https://git.invalid/deploy.git\"}\n"
