@@ -1,5 +1,7 @@
 #include "traffic/builtin_router.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <set>
@@ -267,8 +269,17 @@ std::shared_ptr<RevisionStats> BuiltinRouter::Impl::stats_of(std::string_view ro
 std::optional<VersionStats> BuiltinRouter::stats(std::string_view rollout, int64_t revision,
                                                  Duration window) const {
   auto s = impl_->stats_of(rollout, revision);
-  if (!s) return std::nullopt;
-  return s->window(window);
+  if (!s) return std::nullopt;  // not routed: nothing is known of it
+  if (auto seen = s->window(window)) return seen;
+  // Routed, but no request in the window: that is a measurement (0 requests, success rate NaN,
+  // as 0/0 is), not a missing one. A canary without traffic (a consumer, a quiet hour) must not
+  // count as an analysis error: `isNaN(result) || result >= 0.95` is how a template allows it.
+  VersionStats idle;
+  idle.success_rate = std::nan("");
+  idle.p50_ms = std::nan("");
+  idle.p99_ms = std::nan("");
+  idle.window = Duration(std::max<int64_t>(1, (window.count() + 999) / 1000) * 1000);
+  return idle;
 }
 
 std::vector<double> BuiltinRouter::samples(std::string_view rollout, int64_t revision,

@@ -87,7 +87,10 @@ class Router {
   // instance is stopped). In-flight requests finish.
   virtual void drain_endpoint(std::string_view rollout, const Endpoint& endpoint) = 0;
 
-  // Per-revision request statistics over the trailing window, if the router has seen any.
+  // Per-revision request statistics over the trailing window. The built-in router answers for
+  // every revision it routes, with requests == 0 (success rate and percentiles NaN) when none
+  // came in the window; nullopt means nothing is known of the revision (not routed, or the
+  // router could not be asked; see each implementation).
   virtual std::optional<VersionStats> stats(std::string_view rollout, int64_t revision,
                                             Duration window) const = 0;
 

@@ -93,6 +93,31 @@ TEST_CASE("builtin router splits by weight within binomial bounds", "[traffic][b
   CHECK(stats->success_rate == 1.0);
 }
 
+TEST_CASE("builtin router reports a routed revision without requests as 0 requests, not unknown",
+          "[traffic][builtin]") {
+  // The builtin analysis provider turns "unknown" into a measurement Error and 0 requests into
+  // NaN: a canary nobody sends traffic to must not pile up consecutive errors and abort.
+  EchoBackend v1("v1"), v2("v2");
+  BuiltinRouter router(SystemClock::instance());
+  REQUIRE(router.apply(two_revisions(v1, v2, 0)).is_ok());
+  auto idle = router.stats("orders", 2, 2s);
+  REQUIRE(idle);
+  CHECK(idle->requests == 0);
+  CHECK(idle->errors_5xx == 0);
+  CHECK(std::isnan(idle->success_rate));
+  CHECK(std::isnan(idle->p99_ms));
+  CHECK(idle->window == Duration(2000));
+  CHECK(!router.stats("orders", 3, 2s));  // not in the table
+  CHECK(!router.stats("payments", 1, 2s));
+
+  HttpTestClient client(*router.listen_port("orders"));
+  REQUIRE(client.get("/").body == "v1");
+  auto seen = router.stats("orders", 1, 60s);
+  REQUIRE(seen);
+  CHECK(seen->requests == 1);
+  CHECK(seen->success_rate == 1.0);
+}
+
 TEST_CASE("builtin router swaps weights atomically under load", "[traffic][builtin]") {
   EchoBackend v1("v1"), v2("v2");
   BuiltinRouter router(SystemClock::instance());
