@@ -85,7 +85,8 @@ std::string haproxy_header_route_regex(const std::vector<manifests::HeaderRouteM
 // static server). These are the values a static server gets (`show servers conn` then shows the
 // same purge_delay 5000 and idle_lim -1 for both), so connections are reused as with a `server`
 // line.
-inline constexpr std::string_view kHaproxyDynamicServerPool = "pool-purge-delay 5s pool-max-conn -1";
+inline constexpr std::string_view kHaproxyDynamicServerPool =
+    "pool-purge-delay 5s pool-max-conn -1";
 
 struct HaproxyDesiredServer {
   std::string name;
