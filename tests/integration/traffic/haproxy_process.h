@@ -38,10 +38,7 @@ class HaproxyProcess {
   // dir) looked up over req.hdrs in the frontend, and the backend <backend>-canary.
   explicit HaproxyProcess(const std::string& backend = "orders", bool header_routes = true)
       : backend_(backend), header_routes_(header_routes) {
-    char tmpl[] = "/tmp/sluice-haproxy-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    socket_ = dir_ + "/admin.sock";
-    for (int attempt = 0; attempt < 3 && !ready_; ++attempt) start();
+    start_in_new_dir();
   }
   ~HaproxyProcess() {
     stop();
@@ -52,10 +49,7 @@ class HaproxyProcess {
   // admin socket path (for benchmarks that compare configurations).
   using ConfigWriter = std::function<std::string(uint16_t port, const std::string& socket)>;
   explicit HaproxyProcess(ConfigWriter config) : config_(std::move(config)) {
-    char tmpl[] = "/tmp/sluice-haproxy-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    socket_ = dir_ + "/admin.sock";
-    for (int attempt = 0; attempt < 3 && !ready_; ++attempt) start();
+    start_in_new_dir();
   }
   HaproxyProcess(const HaproxyProcess&) = delete;
   HaproxyProcess& operator=(const HaproxyProcess&) = delete;
@@ -77,6 +71,12 @@ class HaproxyProcess {
   std::string header_map() const { return dir_ + "/" + backend_ + "-header-routes.map"; }
 
  private:
+  void start_in_new_dir() {
+    char tmpl[] = "/tmp/sluice-haproxy-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    socket_ = dir_ + "/admin.sock";
+    for (int attempt = 0; attempt < 3 && !ready_; ++attempt) start();
+  }
   void start() {
     port_ = free_loopback_port();
     const std::string cfg = dir_ + "/haproxy.cfg";
