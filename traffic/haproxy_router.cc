@@ -163,9 +163,9 @@ std::vector<HaproxyCommand> haproxy_plan(const std::string& backend,
     const std::string target = fmt::format("{}/{}", backend, d.name);
     auto it = by_name.find(d.name);
     if (it == by_name.end()) {
-      plan.push_back(
-          {fmt::format("add server {} {}:{} weight {}", target, d.addr, d.port, d.weight),
-           Expect::kNewServer});
+      plan.push_back({fmt::format("add server {} {}:{} weight {} {}", target, d.addr, d.port,
+                                  d.weight, kHaproxyDynamicServerPool),
+                      Expect::kNewServer});
       plan.push_back({fmt::format("set server {} state ready", target), Expect::kEmpty});
       continue;
     }

@@ -5,7 +5,8 @@
 // Sluice owns the servers of the backend whose names follow `r<revision>-<instance>` (instance
 // id with characters outside [A-Za-z0-9_.-] replaced by '_'); other servers are left alone.
 // apply() reads `show servers state <backend>` and sends only the differences:
-//   add server b/s 127.0.0.1:port weight W   (+ set server b/s state ready)
+//   add server b/s 127.0.0.1:port weight W pool-purge-delay 5s pool-max-conn -1
+//     (+ set server b/s state ready; the pool settings: see kHaproxyDynamicServerPool)
 //   set server b/s addr A port P, set weight b/s W, set server b/s state ready
 //   set server b/s state maint, del server b/s   (endpoints that left the table)
 // Every answer is checked; an unexpected one fails apply() with a Status naming the command and
@@ -54,6 +55,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -75,6 +77,16 @@ std::string haproxy_header_map_suffix(const std::string& backend);
 // equals `exact`, starts with `prefix`, or wholly matches `regex` (a PCRE here, an ECMAScript
 // regex in the built-in router: keep to their common subset). Literals are escaped.
 std::string haproxy_header_route_regex(const std::vector<manifests::HeaderRouteMatch>& match);
+
+// Appended to every `add server`. HAProxy 2.6 gives a server added at run time neither the
+// defaults of a `server` line nor `default-server` settings: its idle-connection pool has
+// pool-purge-delay 0 and pool-max-conn 0, so it keeps no idle backend connection and every request
+// opens a new one (`show stat`: connect == req_tot, reuse 0; less than half the throughput of a
+// static server). These are the values a static server gets (`show servers conn` then shows the
+// same purge_delay 5000 and idle_lim -1 for both), so connections are reused as with a `server`
+// line.
+inline constexpr std::string_view kHaproxyDynamicServerPool =
+    "pool-purge-delay 5s pool-max-conn -1";
 
 struct HaproxyDesiredServer {
   std::string name;

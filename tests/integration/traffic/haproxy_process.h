@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -37,15 +38,18 @@ class HaproxyProcess {
   // dir) looked up over req.hdrs in the frontend, and the backend <backend>-canary.
   explicit HaproxyProcess(const std::string& backend = "orders", bool header_routes = true)
       : backend_(backend), header_routes_(header_routes) {
-    char tmpl[] = "/tmp/sluice-haproxy-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    socket_ = dir_ + "/admin.sock";
-    for (int attempt = 0; attempt < 3 && !ready_; ++attempt) start();
+    start_in_new_dir();
   }
   ~HaproxyProcess() {
     stop();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+  }
+  // A process whose haproxy.cfg is config(port, socket): the frontend's free loopback port and the
+  // admin socket path (for benchmarks that compare configurations).
+  using ConfigWriter = std::function<std::string(uint16_t port, const std::string& socket)>;
+  explicit HaproxyProcess(ConfigWriter config) : config_(std::move(config)) {
+    start_in_new_dir();
   }
   HaproxyProcess(const HaproxyProcess&) = delete;
   HaproxyProcess& operator=(const HaproxyProcess&) = delete;
@@ -67,10 +71,18 @@ class HaproxyProcess {
   std::string header_map() const { return dir_ + "/" + backend_ + "-header-routes.map"; }
 
  private:
+  void start_in_new_dir() {
+    char tmpl[] = "/tmp/sluice-haproxy-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    socket_ = dir_ + "/admin.sock";
+    for (int attempt = 0; attempt < 3 && !ready_; ++attempt) start();
+  }
   void start() {
     port_ = free_loopback_port();
     const std::string cfg = dir_ + "/haproxy.cfg";
-    {
+    if (config_) {
+      std::ofstream(cfg) << config_(port_, socket_);
+    } else {
       std::ofstream out(cfg);
       out << "global\n"
           << "  stats socket " << socket_ << " mode 600 level admin\n"
@@ -96,7 +108,7 @@ class HaproxyProcess {
             << "  http-response set-header X-Sluice-Backend " << b << "\n";
       }
     }
-    if (header_routes_) std::ofstream(header_map(), std::ios::app).flush();
+    if (header_routes_ && !config_) std::ofstream(header_map(), std::ios::app).flush();
     const std::string log = dir_ + "/haproxy.log";
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -153,6 +165,7 @@ class HaproxyProcess {
 
   std::string backend_;
   bool header_routes_ = true;
+  ConfigWriter config_;
   std::string dir_;
   std::string socket_;
   uint16_t port_ = 0;

@@ -56,7 +56,9 @@ TEST_CASE("haproxy plan sends only differences", "[traffic][unit]") {
   auto plan = haproxy_plan("orders", current, desired);
   std::vector<std::string> texts;
   for (auto& c : plan) texts.push_back(c.text);
-  CHECK(texts == std::vector<std::string>{"add server orders/r2-c0 127.0.0.1:3 weight 5",
+  // The pool settings give the dynamic server the idle-connection reuse of a `server` line.
+  CHECK(texts == std::vector<std::string>{"add server orders/r2-c0 127.0.0.1:3 weight 5 "
+                                          "pool-purge-delay 5s pool-max-conn -1",
                                           "set server orders/r2-c0 state ready",
                                           "set server orders/r1-old state maint",
                                           "del server orders/r1-old"});
