@@ -2,8 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 namespace sluice::kube {
+namespace {
+
+// "20", "0.1": as few digits as the value needs.
+std::string format_qps(double qps) {
+  std::ostringstream out;
+  out << qps;
+  return out.str();
+}
+
+}  // namespace
 
 RateLimiter::RateLimiter(const Clock& clock, RateLimit limit)
     : clock_(clock), limit_(limit), tokens_(limit.burst), last_(clock.now()) {}
@@ -25,8 +36,8 @@ Result<Duration> RateLimiter::reserve(Duration max_wait) {
   }
   if (wait > max_wait) {
     return Status(StatusCode::kDeadlineExceeded,
-                  "client-side rate limit (" + std::to_string(static_cast<int64_t>(limit_.qps)) +
-                      " QPS, burst " + std::to_string(limit_.burst) + "): the request would wait " +
+                  "client-side rate limit (" + format_qps(limit_.qps) + " QPS, burst " +
+                      std::to_string(limit_.burst) + "): the request would wait " +
                       std::to_string(wait.count()) + " ms, more than its " +
                       std::to_string(max_wait.count()) + " ms timeout");
   }

@@ -387,6 +387,28 @@ TEST_CASE(
             "Conflict: ",
             0) == 0);
 
+  // The client-side limit applies to every request: at 0.1 QPS with a burst of 1, the second
+  // request would wait 10 s for its token, more than its 2 s timeout, so it fails at once.
+  RestClusterOptions slow;
+  slow.rate_limit = {/*qps=*/0.1, /*burst=*/1};
+  slow.client.timeout = 2s;
+  auto limited = make_cluster(plane->kubeconfig(), slow);
+  const auto annotate = [&](WriteCallback done) {
+    limited->patch(rs, PatchType::kMerge, R"({"metadata":{"annotations":{"limited":"yes"}}})",
+                   std::move(done));
+  };
+  REQUIRE(wait_for(annotate));
+  auto throttled = wait_for(annotate);
+  REQUIRE_FALSE(throttled);
+  CHECK(throttled.status().code() == StatusCode::kDeadlineExceeded);
+  // (The wait is 10 s less the time since the first token was taken.)
+  CHECK(throttled.status().message().rfind(
+            "patch ReplicaSet default/web-a: client-side rate limit (0.1 QPS, burst 1): the "
+            "request would wait ",
+            0) == 0);
+  CHECK(throttled.status().message().find(" ms, more than its 2000 ms timeout") !=
+        std::string::npos);
+
   // 422: a Pod without containers.
   auto invalid = wait_for([&](WriteCallback done) {
     cluster->create(ResourceKind::kPod, "default",
