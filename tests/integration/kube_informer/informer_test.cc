@@ -132,6 +132,14 @@ void admin_create(RestClient& client, ResourceKind kind, const json& object) {
   REQUIRE(r->status == 201);
 }
 
+// The "web" rollout's objects: ReplicaSet web-a, Pods web-a-1 and web-a-2, Service web-stable.
+void seed_web(RestClient& admin) {
+  admin_create(admin, ResourceKind::kReplicaSet, replica_set("web-a", "web", "a"));
+  admin_create(admin, ResourceKind::kPod, pod("web-a-1", "web", "a"));
+  admin_create(admin, ResourceKind::kPod, pod("web-a-2", "web", "a"));
+  admin_create(admin, ResourceKind::kService, service("web-stable", "web"));
+}
+
 void admin_merge_patch(RestClient& client, ResourceKind kind, const std::string& name,
                        const json& patch) {
   auto r = client.patch(collection(kind) + "/" + name, patch.dump(), PatchType::kMerge);
@@ -233,12 +241,10 @@ TEST_CASE(
     "[kube][informer]") {
   auto plane = start_plane();
   auto admin = admin_client(*plane);
-  admin_create(*admin, ResourceKind::kReplicaSet, replica_set("web-a", "web", "a"));
+  seed_web(*admin);
+  // Objects of another rollout, which the informers' selector leaves out.
   admin_create(*admin, ResourceKind::kReplicaSet, replica_set("other-x", "other", "x"));
-  admin_create(*admin, ResourceKind::kPod, pod("web-a-1", "web", "a"));
-  admin_create(*admin, ResourceKind::kPod, pod("web-a-2", "web", "a"));
   admin_create(*admin, ResourceKind::kPod, pod("other-x-1", "other", "x"));
-  admin_create(*admin, ResourceKind::kService, service("web-stable", "web"));
   admin_create(*admin, ResourceKind::kService, service("other", "other"));
 
   RestClusterOptions options;
@@ -333,7 +339,7 @@ TEST_CASE(
     "[kube][writes]") {
   auto plane = start_plane();
   auto admin = admin_client(*plane);
-  admin_create(*admin, ResourceKind::kReplicaSet, replica_set("web-a", "web", "a"));
+  seed_web(*admin);
   auto cluster = make_cluster(plane->kubeconfig());
   const ObjectRef rs{ResourceKind::kReplicaSet, "default", "web-a"};
 
@@ -429,7 +435,6 @@ TEST_CASE(
         "delete Pod default/missing: HTTP 404 NotFound: pods \"missing\" not found");
 
   // 403: a ServiceAccount that may only read Pods, with a token from the TokenRequest API.
-  admin_create(*admin, ResourceKind::kPod, pod("web-a-1", "web", "a"));
   auto sa = admin->post("/api/v1/namespaces/default/serviceaccounts",
                         {{"metadata", {{"name", "viewer"}}}});
   REQUIRE(sa);
@@ -478,7 +483,7 @@ TEST_CASE(
   auto viewer_pods = informer_for(*viewer, ResourceKind::kPod);
   auto viewer_rs = informer_for(*viewer, ResourceKind::kReplicaSet);
   REQUIRE(poll_until([&] { return viewer_pods->is_fresh(); }, 20s));
-  CHECK(names(viewer_pods->list()) == std::set<std::string>{"web-a-1"});
+  CHECK(names(viewer_pods->list()) == std::set<std::string>{"web-a-1", "web-a-2"});
   REQUIRE(poll_until([&] { return !viewer_rs->state().last_error.is_ok(); }, 20s));
   CHECK_FALSE(viewer_rs->has_synced());
   CHECK(viewer_rs->state().last_error.code() == StatusCode::kPermissionDenied);
@@ -493,10 +498,7 @@ TEST_CASE(
     "[kube][informer][outage]") {
   auto plane = start_plane();
   auto admin = admin_client(*plane);
-  admin_create(*admin, ResourceKind::kReplicaSet, replica_set("web-a", "web", "a"));
-  admin_create(*admin, ResourceKind::kPod, pod("web-a-1", "web", "a"));
-  admin_create(*admin, ResourceKind::kPod, pod("web-a-2", "web", "a"));
-  admin_create(*admin, ResourceKind::kService, service("web-stable", "web"));
+  seed_web(*admin);
 
   RestClusterOptions options;
   options.client.timeout = 2s;
