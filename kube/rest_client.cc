@@ -139,6 +139,7 @@ RestClient::RestClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RestClient::~RestClient() = default;
 
 const ClusterConfig& RestClient::config() const { return impl_->config; }
+const RestClientOptions& RestClient::options() const { return impl_->options; }
 
 Result<std::unique_ptr<RestClient>> RestClient::create(ClusterConfig config,
                                                        RestClientOptions options) {

@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "kube/kubeconfig.h"
+#include "kube/patch_type.h"
 #include "kube/response.h"
 
 namespace sluice::kube {
@@ -41,12 +42,6 @@ struct RestClientOptions {
   std::string user_agent = "sluice";
 };
 
-enum class PatchType {
-  kMerge,           // application/merge-patch+json
-  kStrategicMerge,  // application/strategic-merge-patch+json
-  kJson,            // application/json-patch+json
-  kApply,           // application/apply-patch+yaml (server-side apply; add ?fieldManager=...)
-};
 const char* patch_content_type(PatchType type);
 
 class RestClient {
@@ -89,6 +84,7 @@ class RestClient {
                const std::atomic<bool>& stop, Duration idle_timeout);
 
   const ClusterConfig& config() const;
+  const RestClientOptions& options() const;
 
  private:
   struct Impl;
