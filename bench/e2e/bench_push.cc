@@ -25,6 +25,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -281,6 +282,18 @@ int main(int argc, char** argv) {
       "\n  (Argo CD polls every 3 min, Flux every 1 min by default: an expected 90 s and 30 s, "
       "%.0fx and %.0fx this median)\n",
       90'000 / median, 30'000 / median);
+  {
+    // Which pushes were slowest (a first push that pays a cold start shows here).
+    std::vector<size_t> order(hooked.ms.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return hooked.ms[a] > hooked.ms[b]; });
+    std::printf("  slowest pushes:");
+    for (size_t i = 0; i < std::min<size_t>(3, order.size()); ++i) {
+      std::printf(" #%zu %.1f ms", order[i] + 1, hooked.ms[order[i]]);
+    }
+    std::printf("\n");
+  }
   if (hooked.failed) std::printf("  %d failed: %s\n", hooked.failed, hooked.why.c_str());
   const bool met = percentile(hooked.ms, 99) <= 100.0 && hooked.failed == 0;
   std::printf("goal (p99 <= 100 ms over %zu pushes): %s (p99 %.2f ms)\n", hooked.ms.size(),
