@@ -161,9 +161,14 @@ Result<std::string> peel_to_commit_sha(git_repository* repo, const char* refname
 }
 
 // Writes every entry of tree below dir. Symlinks that leave the tree are not created.
+// Regular files are shared between checkouts by hard link through `blobs` (one file per blob id
+// and mode, read-only like every checkout file): a commit that changes a manifest but not the
+// binaries beside it links them instead of inflating and writing megabytes again, which is most
+// of a new revision's checkout time (bench_push).
 struct ExportContext {
   git_repository* repo;
   fs::path dir;
+  fs::path blobs;
   Status status;
 };
 
@@ -177,6 +182,13 @@ int export_entry(const char* root, const git_tree_entry* entry, void* payload) {
     fs::create_directories(target, ec);
   } else if (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE ||
              mode == GIT_FILEMODE_LINK) {
+    fs::path shared;
+    if (mode != GIT_FILEMODE_LINK) {
+      char hex[GIT_OID_HEXSZ + 1] = {};
+      git_oid_tostr(hex, sizeof hex, git_tree_entry_id(entry));
+      shared = ctx->blobs / (std::string(hex) + (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? ".x" : ""));
+      if (::link(shared.c_str(), target.c_str()) == 0) return 0;  // the same bytes, already out
+    }
     BlobPtr blob;
     if (git_blob_lookup(blob.out(), ctx->repo, git_tree_entry_id(entry)) != 0) {
       ctx->status = data_loss("missing blob for " + rel.string() + ": " + last_git_error());
@@ -195,6 +207,8 @@ int export_entry(const char* root, const git_tree_entry* entry, void* payload) {
       out.close();
       if (!out) ec = std::make_error_code(std::errc::io_error);
       if (!ec) ::chmod(target.c_str(), mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0555 : 0444);
+      // Offer it to later checkouts; without the link (a race, EMLINK) they write their own.
+      if (!ec) (void)::link(target.c_str(), shared.c_str());
     }
   }
   // Submodules (GIT_FILEMODE_COMMIT) are not fetched and are skipped.
@@ -333,8 +347,7 @@ Result<FetchResult> GitRepository::fetch() {
     bool timed_out = ctx.timed_out || deadlines.timed_out();
     std::string why =
         deadlines.timed_out() ? "timed out: " + deadlines.reason()
-        : ctx.timed_out
-            ? "timed out after " + std::to_string(config_.fetch_timeout.count()) + "ms"
+        : ctx.timed_out ? "timed out after " + std::to_string(config_.fetch_timeout.count()) + "ms"
         : !ctx.callback_error.empty() ? ctx.callback_error
                                       : last_git_error();
     // libgit2 messages may quote the URL; never let credentials in it escape.
@@ -446,7 +459,9 @@ Result<std::string> GitRepository::checkout(const std::string& sha) {
                               std::to_string(counter.fetch_add(1)));
   fs::create_directories(tmp, ec);
   if (ec) return internal_error("creating " + tmp.string() + ": " + ec.message());
-  ExportContext ctx{repo_, tmp, Status::ok()};
+  ExportContext ctx{repo_, tmp, checkouts / ".blobs", Status::ok()};
+  fs::create_directories(ctx.blobs, ec);
+  if (ec) return internal_error("creating " + ctx.blobs.string() + ": " + ec.message());
   if (git_tree_walk(tree.get(), GIT_TREEWALK_PRE, export_entry, &ctx) != 0 || !ctx.status) {
     fs::remove_all(tmp, ec);
     return ctx.status.is_ok() ? internal_error("exporting " + sha + ": " + last_git_error())

@@ -3,6 +3,7 @@
 //
 // Layout under state_dir:   git/mirror.git            bare mirror (remote "origin")
 //                           git/checkouts/<sha>/      exported tree, files chmod read-only
+//                           git/checkouts/.blobs/     their regular files, hard-linked by blob id
 //
 // Thread ownership: a GitRepository is used by one thread at a time (the watcher's fetch thread,
 // or the CLI). libgit2 objects are not shared across threads. Secrets (passwords, tokens, key
@@ -101,7 +102,9 @@ class GitRepository {
   Result<std::string> resolve(const std::string& rev) const;
 
   // Materialises the commit's tree into state_dir/git/checkouts/<sha>/ (idempotent, atomic by
-  // rename), files read-only. Returns the directory. Only for mirrors opened with a state_dir.
+  // rename), files read-only. Regular files are hard links to state_dir/git/checkouts/.blobs/
+  // <blob id>[.x] (.x: executable), shared by every checkout with the same bytes and mode.
+  // Returns the directory. Only for mirrors opened with a state_dir.
   Result<std::string> checkout(const std::string& sha);
 
   git_repository* raw() const { return repo_; }

@@ -1,8 +1,7 @@
 #include "bench/support/paced_client.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include "bench/support/loopback_http.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,71 +12,13 @@
 namespace sluice::bench {
 
 namespace {
-
 using Clock = std::chrono::steady_clock;
-
-int connect_loopback(unsigned short port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-// Finds a header name case-insensitively within the head (HTTP header names are).
-size_t find_header(const std::string& buf, size_t head_end, const std::string& lower_name) {
-  for (size_t at = buf.find("\r\n"); at != std::string::npos && at < head_end;
-       at = buf.find("\r\n", at + 2)) {
-    const size_t start = at + 2;
-    if (start + lower_name.size() > head_end) return std::string::npos;
-    bool match = true;
-    for (size_t i = 0; i < lower_name.size() && match; ++i)
-      match = static_cast<char>(std::tolower(static_cast<unsigned char>(buf[start + i]))) ==
-              lower_name[i];
-    if (match) return start + lower_name.size();
-  }
-  return std::string::npos;
-}
-
-// Reads one response with a Content-Length body; false on error or a status other than 2xx
-// (a 4xx or 5xx from the server under test is a failure to its client).
-bool read_response(int fd, std::string& buf) {
-  for (;;) {
-    const size_t head_end = buf.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      const size_t cl = find_header(buf, head_end, "content-length:");
-      if (cl == std::string::npos) return false;
-      const size_t len = std::stoul(buf.substr(cl));
-      if (buf.size() >= head_end + 4 + len) {
-        // "HTTP/1.1 200 OK": the status code starts at offset 9.
-        const bool ok = buf.size() > 9 && buf.compare(0, 5, "HTTP/") == 0 && buf[9] == '2';
-        buf.erase(0, head_end + 4 + len);
-        return ok;
-      }
-    }
-    char chunk[16384];
-    const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
-    buf.append(chunk, static_cast<size_t>(n));
-  }
-}
-
 }  // namespace
 
 double Latencies::percentile(double p) {
   if (ms.empty()) return 0;
   std::sort(ms.begin(), ms.end());
-  const size_t i =
-      std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())));
+  const size_t i = std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())));
   return ms[i];
 }
 
@@ -105,7 +46,7 @@ Latencies paced_run(unsigned short port, const std::string& target, int rate, in
         const auto scheduled = first + interval * i;
         std::this_thread::sleep_until(scheduled);
         if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()) ||
-            !read_response(fd, buf)) {
+            read_response(fd, buf) / 100 != 2) {
           ++out.errors;
           close(fd);
           buf.clear();

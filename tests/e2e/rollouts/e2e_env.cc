@@ -149,7 +149,7 @@ bool E2eEnv::start_serve(std::string& why, const std::string& binary) {
                                    "--listen",
                                    "127.0.0.1:" + std::to_string(api_port_),
                                    "--poll",
-                                   "1s",
+                                   serve_poll_,
                                    "--log-format",
                                    "json"};
   argv.insert(argv.end(), serve_args_.begin(), serve_args_.end());

@@ -66,6 +66,8 @@ class E2eEnv {
   // arguments after the usual ones (e.g. {"--config", file}).
   void set_serve_repo(std::string url) { serve_repo_ = std::move(url); }
   void set_serve_args(std::vector<std::string> extra) { serve_args_ = std::move(extra); }
+  // serve's --poll (default "1s").
+  void set_serve_poll(std::string poll) { serve_poll_ = std::move(poll); }
   // serve's log of its latest start.
   std::string serve_log_path() const;
   void kill_serve(int sig);  // signal and reap serve
@@ -102,6 +104,7 @@ class E2eEnv {
   std::unique_ptr<ChildProcess> serve_;
   std::string serve_repo_;
   std::vector<std::string> serve_args_;
+  std::string serve_poll_ = "1s";
 };
 
 // `orders-load` against a front door, reporting what clients saw (see its header comment).

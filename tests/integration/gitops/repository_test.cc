@@ -189,6 +189,46 @@ TEST_CASE("checkout materialises a read-only tree per commit", "[gitops][reposit
   CHECK((*repo)->checkout(std::string(40, 'f')).status().code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("checkouts share unchanged files by hard link and write changed ones",
+          "[gitops][repository]") {
+  TempDir tmp;
+  WorkRepo work(tmp.path / "work");
+  work.write("bin/run.sh", "#!/bin/sh\necho hi\n");
+  REQUIRE(::chmod((work.dir / "bin/run.sh").c_str(), 0755) == 0);
+  work.write("plain.sh", "#!/bin/sh\necho hi\n");  // the same bytes, not executable
+  work.write("services/a.yaml", "v: 1\n");
+  const std::string first = work.commit("v1");
+  work.write("services/a.yaml", "v: 2\n");
+  const std::string second = work.commit("v2");
+
+  auto repo = GitRepository::open_mirror(config_for(work.dir.string(), tmp.path / "s"));
+  REQUIRE(repo.is_ok());
+  REQUIRE((*repo)->fetch().is_ok());
+  auto one = (*repo)->checkout(first);
+  auto two = (*repo)->checkout(second);
+  REQUIRE(one.is_ok());
+  REQUIRE(two.is_ok());
+  auto inode = [](const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  auto text = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  const fs::path a = *one, b = *two;
+  CHECK(inode(a / "bin/run.sh") == inode(b / "bin/run.sh"));
+  CHECK(inode(a / "services/a.yaml") != inode(b / "services/a.yaml"));
+  CHECK(text(a / "services/a.yaml") == "v: 1\n");
+  CHECK(text(b / "services/a.yaml") == "v: 2\n");
+  // The mode is part of what is shared: the same bytes, executable or not, are two files.
+  CHECK(inode(b / "plain.sh") != inode(b / "bin/run.sh"));
+  CHECK((fs::status(b / "bin/run.sh").permissions() & fs::perms::owner_exec) != fs::perms::none);
+  CHECK((fs::status(b / "plain.sh").permissions() & fs::perms::owner_exec) == fs::perms::none);
+  CHECK((fs::status(b / "plain.sh").permissions() & fs::perms::owner_write) == fs::perms::none);
+}
+
 TEST_CASE("checkout drops a chain of symlinks that leaves the tree only when composed",
           "[gitops][repository][security]") {
   TempDir tmp;
@@ -361,12 +401,14 @@ class RefusingGitHost {
 
 }  // namespace
 
-TEST_CASE("fetch errors: bad credentials and missing credentials over HTTP", "[gitops][repository]") {
+TEST_CASE("fetch errors: bad credentials and missing credentials over HTTP",
+          "[gitops][repository]") {
   TempDir tmp;
   RefusingGitHost host(20);
   const std::string url = "http://127.0.0.1:" + std::to_string(host.port()) + "/org/repo.git";
 
-  SECTION("a wrong token: authentication failed, a bounded number of tries, no secret in the error") {
+  SECTION(
+      "a wrong token: authentication failed, a bounded number of tries, no secret in the error") {
     const fs::path token = tmp.path / "token";
     { std::ofstream(token) << "s3cret-token\n"; }
     ::chmod(token.c_str(), 0600);
