@@ -88,8 +88,14 @@ void FrontDoor::accept() {
     retry_accept_later();
     return;
   }
+  // Every session runs on its own strand when several threads run the io_context; with one
+  // thread the io_context is an implicit strand already, and a strand would only add a lock and
+  // a queue to every completion (issue 22).
+  const net::any_io_executor session_executor =
+      options_.threads > 1 ? net::any_io_executor(net::make_strand(ioc_))
+                           : net::any_io_executor(ioc_.get_executor());
   acceptor_.async_accept(
-      net::make_strand(ioc_),
+      session_executor,
       [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
         if (!ec) {
           note_descriptor_opened();
