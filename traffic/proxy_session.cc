@@ -308,11 +308,11 @@ void ProxySession::write_response() {
       head_request_ ? net::const_buffer() : net::buffer(response_.body());
   net::async_write(client_, std::array<net::const_buffer, 2>{net::buffer(head_), body},
                    [self = shared_from_this()](error_code ec, size_t) {
-    if (ec) return self->close();
-    if (!self->client_keep_alive_) return self->close();
-    self->response_ = {};
-    self->read_request();
-  });
+                     if (ec) return self->close();
+                     if (!self->client_keep_alive_) return self->close();
+                     self->response_ = {};
+                     self->read_request();
+                   });
 }
 
 void ProxySession::close() {

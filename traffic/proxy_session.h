@@ -1,10 +1,10 @@
 // One client connection of the built-in router: HTTP/1.1 with keep-alive, proxied request by
 // request. Internal to traffic/.
 //
-// Threading: all handlers of a session run on the accepted socket's executor, a strand of its
-// own when the router has several I/O threads (with one, the io_context itself serializes them);
-// upstream sockets and the deadline timer share it. The routing table is loaded once per request
-// from the FrontDoor (atomic), so a weight change applies to the next request on every
+// Threading: all handlers of a session run on the accepted socket's io_context, which one I/O
+// thread runs (BuiltinRouter has one io_context per thread), so they are serial without a
+// strand; upstream sockets and the deadline timer share it. The routing table is loaded once per
+// request from the FrontDoor (atomic), so a weight change applies to the next request on every
 // connection and never resets a client connection.
 //
 // Upstream connections are kept alive and cached per session (at most
