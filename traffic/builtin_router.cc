@@ -58,10 +58,14 @@ struct BuiltinRouter::Impl {
     std::shared_ptr<FrontDoor> preview;
   };
 
-  Impl(const Clock& c, ProxyOptions o)
-      : clock(c), options(o), ioc(std::max(1, o.threads)), work(net::make_work_guard(ioc)) {
+  Impl(const Clock& c, ProxyOptions o) : clock(c), options(o) {
     for (int i = 0; i < std::max(1, options.threads); ++i) {
-      threads.emplace_back([this] { ioc.run(); });
+      contexts.push_back(std::make_unique<net::io_context>(1));
+      context_ptrs.push_back(contexts.back().get());
+      work.push_back(net::make_work_guard(*contexts.back()));
+    }
+    for (auto& ctx : contexts) {
+      threads.emplace_back([ioc = ctx.get()] { ioc->run(); });
     }
   }
 
@@ -73,10 +77,13 @@ struct BuiltinRouter::Impl {
         if (st.preview) st.preview->close();
       }
     }
-    work.reset();
-    ioc.stop();
+    work.clear();
+    for (auto& ctx : contexts) ctx->stop();
     for (auto& t : threads) t.join();
     rollouts.clear();
+    // Sessions left in a context hold their door, whose acceptor belongs to contexts[0]: destroy
+    // the others first, so every door dies while its acceptor's context still exists.
+    while (!contexts.empty()) contexts.pop_back();
   }
 
   Status apply_locked(RolloutState& st, const RouteTable& table);
@@ -88,8 +95,11 @@ struct BuiltinRouter::Impl {
 
   const Clock& clock;
   const ProxyOptions options;
-  net::io_context ioc;
-  net::executor_work_guard<net::io_context::executor_type> work;
+  // One io_context per I/O thread (ProxyOptions::threads): a session lives on one of them and
+  // needs no strand. Doors accept on contexts[0].
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::io_context*> context_ptrs;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
 
   mutable std::mutex mu;  // guards rollouts; never taken on the data path
@@ -204,7 +214,7 @@ Status BuiltinRouter::Impl::open_or_publish(std::shared_ptr<FrontDoor>& door,
                                             std::shared_ptr<const CompiledTable> compiled,
                                             std::shared_ptr<FrontDoor>& staged) {
   if (listen.empty() || (door && door->listen() == listen)) return Status::ok();
-  auto opened = FrontDoor::open(ioc, listen, options, std::move(compiled));
+  auto opened = FrontDoor::open(context_ptrs, listen, options, std::move(compiled));
   if (!opened) return opened.status();
   staged = *opened;
   return Status::ok();

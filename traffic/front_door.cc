@@ -37,22 +37,22 @@ Result<tcp::endpoint> parse_listen_address(std::string_view listen) {
   return tcp::endpoint(address, static_cast<uint16_t>(port));
 }
 
-FrontDoor::FrontDoor(net::io_context& ioc, std::string listen, const ProxyOptions& options,
-                     std::shared_ptr<const CompiledTable> table)
-    : ioc_(ioc),
+FrontDoor::FrontDoor(const std::vector<net::io_context*>& contexts, std::string listen,
+                     const ProxyOptions& options, std::shared_ptr<const CompiledTable> table)
+    : contexts_(contexts),
       listen_(std::move(listen)),
       options_(options),
-      acceptor_(net::make_strand(ioc)),
+      acceptor_(net::make_strand(*contexts.front())),
       table_(std::move(table)),
       slots_(SlotCounter::make(options.max_connections_per_door,
                                options.max_connections_per_client)) {}
 
-Result<std::shared_ptr<FrontDoor>> FrontDoor::open(net::io_context& ioc, std::string listen,
-                                                   const ProxyOptions& options,
+Result<std::shared_ptr<FrontDoor>> FrontDoor::open(const std::vector<net::io_context*>& contexts,
+                                                   std::string listen, const ProxyOptions& options,
                                                    std::shared_ptr<const CompiledTable> table) {
   auto address = parse_listen_address(listen);
   if (!address) return address.status();
-  auto door = std::make_shared<FrontDoor>(ioc, listen, options, std::move(table));
+  auto door = std::make_shared<FrontDoor>(contexts, listen, options, std::move(table));
   boost::system::error_code ec;
   auto& a = door->acceptor_;
   a.open(address->protocol(), ec);
@@ -88,8 +88,12 @@ void FrontDoor::accept() {
     retry_accept_later();
     return;
   }
+  // A session runs on one context, which one thread runs: its handlers are serial without a
+  // strand (a strand added a lock, a queue and a type-erased shared executor to every
+  // completion: issue 22). Connections are spread over the contexts in turn.
+  net::io_context& context = *contexts_[next_context_++ % contexts_.size()];
   acceptor_.async_accept(
-      net::make_strand(ioc_),
+      context.get_executor(),
       [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
         if (!ec) {
           note_descriptor_opened();

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,13 +29,16 @@ namespace sluice::traffic {
 
 class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
  public:
-  // Binds `listen` ("host:port", "[v6]:port"; port 0 = kernel-assigned) and starts accepting.
-  static Result<std::shared_ptr<FrontDoor>> open(boost::asio::io_context& ioc, std::string listen,
-                                                 const ProxyOptions& options,
-                                                 std::shared_ptr<const CompiledTable> table);
+  // Binds `listen` ("host:port", "[v6]:port"; port 0 = kernel-assigned) and starts accepting on
+  // contexts[0]. Each accepted connection's session runs on the next context in turn (one
+  // thread runs each context, so a session needs no strand); the contexts outlive the door's
+  // sessions (BuiltinRouter owns both).
+  static Result<std::shared_ptr<FrontDoor>> open(
+      const std::vector<boost::asio::io_context*>& contexts, std::string listen,
+      const ProxyOptions& options, std::shared_ptr<const CompiledTable> table);
 
-  FrontDoor(boost::asio::io_context& ioc, std::string listen, const ProxyOptions& options,
-            std::shared_ptr<const CompiledTable> table);
+  FrontDoor(const std::vector<boost::asio::io_context*>& contexts, std::string listen,
+            const ProxyOptions& options, std::shared_ptr<const CompiledTable> table);
 
   void publish(std::shared_ptr<const CompiledTable> table) {
     table_.store(std::move(table), std::memory_order_release);
@@ -54,13 +58,13 @@ class FrontDoor : public std::enable_shared_from_this<FrontDoor> {
   const std::string& listen() const { return listen_; }
   uint16_t port() const { return port_; }
   const ProxyOptions& options() const { return options_; }
-  boost::asio::io_context& io_context() { return ioc_; }
 
  private:
   void accept();
   void retry_accept_later();
 
-  boost::asio::io_context& ioc_;
+  const std::vector<boost::asio::io_context*> contexts_;
+  size_t next_context_ = 0;  // round robin over contexts_; touched on the acceptor's strand only
   const std::string listen_;
   const ProxyOptions options_;
   boost::asio::ip::tcp::acceptor acceptor_;  // on its own strand

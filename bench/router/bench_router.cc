@@ -1,8 +1,16 @@
-// bench_router: throughput and latency of the built-in router against HAProxy (nbthread 1) and
-// against the backend directly, all driven by wrk in the same run; latency at half load (a paced
-// client, the same rate on every path); plus weight-change-to-effect
-// latency (apply() until the first response from the new version) for both routers.
-// Loopback only; bounded (about 25 s).
+// bench_router: the built-in router where it lives (the `sluice router` process, driven through
+// RemoteRouter as `sluice serve` drives it) against two peers configured as their users configure
+// them - HAProxy with a static `server` line, keep-alive and connection reuse, and nginx with
+// `proxy_pass` to a keepalive upstream - with one thread each and then two, all driven by wrk in
+// the same run. Every path has the same backend: a separate HAProxy answering 2 bytes with
+// `http-request return` (the cheapest HTTP answer on this machine, so the backend is not the
+// bottleneck; "direct" shows its rate). Reports per path the median over rounds of wrk's
+// throughput and p99, the proxy's CPU time per request (from /proc, the steadier figure on a
+// shared machine), the ratios, latency at half load (a paced client, the same rate on every
+// path), and apply-to-effect latency of a weight change through the router process.
+// (Sluice's HAProxy-router mode, servers added at run time, is bench_haproxy_router's subject.)
+// Loopback only; bounded (about 90 s).
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,28 +19,30 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/support/paced_client.h"
-#include "tests/integration/traffic/haproxy_process.h"
+#include "bench/support/peer_process.h"
 #include "tests/integration/traffic/http_test_client.h"
-#include "tests/support/echo_backend/echo_backend.h"
-#include "traffic/builtin_router.h"
-#include "traffic/haproxy_router.h"
+#include "traffic/router_control.h"
 
 namespace {
 
 using namespace sluice;
 using namespace sluice::traffic;
-using sluice::testing::EchoBackend;
+using sluice::bench::PeerProcess;
 using Clock = std::chrono::steady_clock;
 
 struct WrkResult {
   double rps = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  double requests = 0;
   bool ok = false;
   std::string errors;  // wrk's "Socket errors" / "Non-2xx" lines, if any
 };
@@ -73,11 +83,7 @@ WrkResult run_wrk(uint16_t port, int connections, int seconds) {
   if (rc != 0) return out;
   int status = 0;
   waitpid(pid, &status, 0);
-  // "Requests/sec:  12345.67" and latency distribution lines "     50%  123.00us".
-  auto value_after = [&](const std::string& key, std::string* unit) -> double {
-    const size_t at = text.find(key);
-    if (at == std::string::npos) return 0;
-    size_t i = at + key.size();
+  auto number_at = [&](size_t i, std::string* unit) -> double {
     while (i < text.size() && text[i] == ' ') ++i;
     size_t end = i;
     while (end < text.size() &&
@@ -92,10 +98,20 @@ WrkResult run_wrk(uint16_t port, int connections, int seconds) {
     }
     return std::stod(text.substr(i, end - i));
   };
+  // "Requests/sec:  12345.67", latency distribution lines "     50%  123.00us" and
+  // "  93051 requests in 3.00s".
+  auto value_after = [&](const std::string& key, std::string* unit) -> double {
+    const size_t at = text.find(key);
+    return at == std::string::npos ? 0 : number_at(at + key.size(), unit);
+  };
   std::string unit;
   out.rps = value_after("Requests/sec:", nullptr);
   out.p50_ms = to_ms(value_after(" 50%", &unit), unit);
   out.p99_ms = to_ms(value_after(" 99%", &unit), unit);
+  if (const size_t at = text.find(" requests in "); at != std::string::npos) {
+    size_t start = text.rfind('\n', at);
+    out.requests = number_at(start == std::string::npos ? 0 : start + 1, nullptr);
+  }
   for (const char* key : {"Socket errors", "Non-2xx"}) {
     if (const size_t at = text.find(key); at != std::string::npos) {
       out.errors += " [" + text.substr(at, text.find('\n', at) - at) + "]";
@@ -106,26 +122,187 @@ WrkResult run_wrk(uint16_t port, int connections, int seconds) {
   return out;
 }
 
-RouteTable table(const EchoBackend& v1, const EchoBackend& v2, int v2_weight) {
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double pct(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1,
+                         static_cast<size_t>(q * static_cast<double>(sorted.size())))];
+}
+
+std::string lo(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+// The backend of every path: HAProxy answering "v1" on one port and "v2" on another.
+struct Backend {
+  PeerProcess process{"backend"};
+  uint16_t v1 = 0, v2 = 0;
+  std::string config;
+  bool start() {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      v1 = bench::free_loopback_port();
+      v2 = bench::free_loopback_port();
+      config =
+          "global\n  nbthread 1\n  maxconn 4096\ndefaults\n  mode http\n"
+          "  timeout client 30s\nfrontend v1\n  bind " +
+          lo(v1) +
+          "\n  http-request return status 200 content-type text/plain string v1\n"
+          "frontend v2\n  bind " +
+          lo(v2) + "\n  http-request return status 200 content-type text/plain string v2\n";
+      const std::string cfg = process.write_file("haproxy.cfg", config);
+      if (process.start({"haproxy", "-f", cfg}, v1) && bench::wait_for_port(v2, 5'000)) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+// One proxy under test: its label, the configuration a reader needs to judge it, its port and
+// the process whose CPU time it spends.
+struct Path {
+  std::string label;
+  std::string config;
+  uint16_t port = 0;
+  pid_t pid = -1;
+  std::vector<double> rps, p99_ms, cpu_us_per_request;
+  bool ok = true;
+  std::string errors;
+};
+
+struct HaproxyPeer {
+  PeerProcess process{"haproxy"};
+  Path path;
+  bool start(int threads, uint16_t backend) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      path.port = bench::free_loopback_port();
+      path.config = "global\n  nbthread " + std::to_string(threads) +
+                    "\n  maxconn 4096\ndefaults\n  mode http\n  option http-keep-alive\n"
+                    "  http-reuse safe\n  timeout connect 2s\n  timeout client 30s\n"
+                    "  timeout server 30s\nfrontend fe\n  bind " +
+                    lo(path.port) + "\n  default_backend be\nbackend be\n  server v1 " +
+                    lo(backend) + "\n";
+      const std::string cfg = process.write_file("haproxy.cfg", path.config);
+      if (process.start({"haproxy", "-f", cfg}, path.port)) break;
+    }
+    path.label = "haproxy nbthread " + std::to_string(threads);
+    path.pid = process.pid();
+    if (path.pid <= 0) std::printf("bench_router: %s\n", process.error().c_str());
+    return path.pid > 0;
+  }
+};
+
+struct NginxPeer {
+  PeerProcess process{"nginx"};
+  Path path;
+  bool start(int workers, uint16_t backend) {
+    const std::string d = process.dir();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      path.port = bench::free_loopback_port();
+      path.config = "worker_processes " + std::to_string(workers) + ";\npid " + d +
+                    "/nginx.pid;\nerror_log " + d +
+                    "/error.log warn;\nevents { worker_connections 4096; }\nhttp {\n"
+                    "  access_log off;\n  client_body_temp_path " +
+                    d +
+                    "/body;\n"
+                    "  proxy_temp_path " +
+                    d + "/proxy;\n  fastcgi_temp_path " + d + "/fastcgi;\n  uwsgi_temp_path " + d +
+                    "/uwsgi;\n  scgi_temp_path " + d +
+                    "/scgi;\n  keepalive_requests 1000000;\n  upstream be {\n    server " +
+                    lo(backend) + ";\n    keepalive 64;\n  }\n  server {\n    listen " +
+                    lo(path.port) +
+                    ";\n    location / {\n      proxy_pass http://be;\n"
+                    "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n"
+                    "    }\n  }\n}\n";
+      const std::string cfg = process.write_file("nginx.conf", path.config);
+      // keepalive_requests: nginx closes a client connection after 1,000 requests by default,
+      // which the paced client counts as errors (wrk reconnects silently); HAProxy and the
+      // built-in router keep connections open. Its own prefix, config and error log, in the
+      // foreground: never the system service.
+      if (process.start({"nginx", "-p", d, "-c", cfg, "-e", d + "/error.log", "-g", "daemon off;"},
+                        path.port)) {
+        break;
+      }
+    }
+    path.label = "nginx workers " + std::to_string(workers);
+    path.pid = process.pid();
+    if (path.pid <= 0) std::printf("bench_router: %s\n", process.error().c_str());
+    return path.pid > 0;
+  }
+};
+
+RouteTable table(const Backend& backend, int v2_weight) {
   RouteTable t;
   t.rollout = "bench";
   t.listen = "127.0.0.1:0";
-  t.revisions.push_back({1, "v1", "stable", 100 - v2_weight, {{"a", "127.0.0.1", v1.port()}}});
-  t.revisions.push_back({2, "v2", "canary", v2_weight, {{"b", "127.0.0.1", v2.port()}}});
+  t.revisions.push_back({1, "v1", "stable", 100 - v2_weight, {{"a", "127.0.0.1", backend.v1}}});
+  t.revisions.push_back({2, "v2", "canary", v2_weight, {{"b", "127.0.0.1", backend.v2}}});
   return t;
 }
 
-// From apply() to the first response served by the version that just got 100%.
-std::vector<double> switch_latencies_ms(Router& router, RouteTable t, uint16_t port, int rounds) {
+// The built-in router in its own process, `sluice router --threads N`, started and driven by a
+// RemoteRouter exactly as `sluice serve` does.
+struct BuiltinPeer {
+  std::string dir;
+  std::unique_ptr<RemoteRouter> router;
+  Path path;
+  RouteTable routes;
+  bool start(int threads, const std::string& sluice, const Backend& backend) {
+    std::string tmpl = "/tmp/sluice-bench-router-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return false;
+    dir = tmpl;
+    RemoteRouterOptions options;
+    options.dir = dir;
+    options.start_argv = {sluice,        "router",    "--state-dir",
+                          dir,           "--threads", std::to_string(threads),
+                          "--log-level", "warn"};
+    router = std::make_unique<RemoteRouter>(options);
+    routes = table(backend, 0);
+    if (Status s = router->start(); !s) {
+      std::printf("bench_router: sluice router: %s\n", s.to_string().c_str());
+      return false;
+    }
+    if (Status s = router->apply(routes); !s) {
+      std::printf("bench_router: apply: %s\n", s.to_string().c_str());
+      return false;
+    }
+    path.port = router->listen_port("bench").value_or(0);
+    path.pid = router->router_pid();
+    path.label = "sluice router --threads " + std::to_string(threads);
+    path.config = "sluice router --threads " + std::to_string(threads) +
+                  " (ProxyOptions defaults: keep-alive both sides, idle upstream pool per client "
+                  "session, X-Sluice-Version added)\nroute table: v1 stable weight 100 -> " +
+                  lo(backend.v1) + ", v2 canary weight 0 -> " + lo(backend.v2) + "\n";
+    return path.port != 0 && path.pid > 0;
+  }
+  ~BuiltinPeer() {
+    if (path.pid > 0) {
+      ::kill(path.pid, SIGTERM);
+      for (int i = 0; i < 500 && ::waitpid(path.pid, nullptr, WNOHANG) == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+};
+
+// From apply() (through the router process's control socket) to the first response served by
+// the version that just got 100%.
+std::vector<double> switch_latencies_ms(BuiltinPeer& peer, int rounds) {
   std::vector<double> out;
-  sluice::testing::HttpTestClient client(port);
+  sluice::testing::HttpTestClient client(peer.path.port);
+  RouteTable t = peer.routes;
   for (int i = 0; i < rounds; ++i) {
     const int to = i % 2 == 0 ? 100 : 0;  // alternate v2 / v1
     const std::string want = to == 100 ? "v2" : "v1";
     t.revisions[0].weight_percent = 100 - to;
     t.revisions[1].weight_percent = to;
     const auto start = Clock::now();
-    if (!router.apply(t).is_ok()) return {};
+    if (!peer.router->apply(t).is_ok()) return {};
     for (int k = 0; k < 10'000; ++k) {
       auto r = client.get("/");
       if (r.status == 200 && r.body == want) break;
@@ -136,90 +313,133 @@ std::vector<double> switch_latencies_ms(Router& router, RouteTable t, uint16_t p
   return out;
 }
 
-double pct(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  return sorted[std::min(sorted.size() - 1,
-                         static_cast<size_t>(q * static_cast<double>(sorted.size())))];
+void measure(Path& p, int connections, int seconds) {
+  const double cpu_before = bench::cpu_seconds(p.pid);
+  const WrkResult r = run_wrk(p.port, connections, seconds);
+  const double cpu = bench::cpu_seconds(p.pid) - cpu_before;
+  p.rps.push_back(r.rps);
+  p.p99_ms.push_back(r.p99_ms);
+  if (p.pid > 0 && r.requests > 0) p.cpu_us_per_request.push_back(cpu * 1e6 / r.requests);
+  if (!r.ok) {
+    p.ok = false;
+    p.errors += r.errors.empty() ? " [no answer]" : r.errors;
+  }
 }
 
 }  // namespace
 
-int main() {
-  EchoBackend v1("v1"), v2("v2");
-  BuiltinRouter builtin(SystemClock::instance());  // 1 I/O thread
-  auto t = table(v1, v2, 0);
-  if (!builtin.apply(t).is_ok()) return 1;
-  const uint16_t builtin_port = *builtin.listen_port("bench");
+int main(int argc, char** argv) {
+  // Rounds of wrk per path (interleaved, so a burst of load elsewhere on the machine hits every
+  // path alike); the median is reported.
+  const int rounds = argc > 1 ? std::clamp(std::atoi(argv[1]), 1, 9) : 3;
+  const std::string sluice =
+      (std::filesystem::canonical("/proc/self/exe").parent_path() / "sluice").string();
+  signal(SIGPIPE, SIG_IGN);
 
-  sluice::testing::HaproxyProcess haproxy("bench");
-  if (!haproxy.ready()) {
-    std::printf("bench_router: haproxy did not start\n");
+  Backend backend;
+  if (!backend.start()) {
+    std::printf("bench_router: backend haproxy did not start: %s\n",
+                backend.process.error().c_str());
     return 1;
   }
-  HaproxyRouter haproxy_router(SystemClock::instance());
-  RouteTable ht = t;
-  ht.listen.clear();
-  ht.haproxy = manifests::HaproxyRouting{haproxy.socket(), "bench"};
-  if (Status s = haproxy_router.apply(ht); !s) {
-    std::printf("bench_router: %s\n", s.to_string().c_str());
+  Path direct;
+  direct.label = "direct (backend)";
+  direct.port = backend.v1;
+  direct.pid = backend.process.pid();
+  BuiltinPeer builtin1, builtin2;
+  HaproxyPeer haproxy1, haproxy2;
+  NginxPeer nginx1, nginx2;
+  if (!builtin1.start(1, sluice, backend) || !builtin2.start(2, sluice, backend) ||
+      !haproxy1.start(1, backend.v1) || !haproxy2.start(2, backend.v1) ||
+      !nginx1.start(1, backend.v1) || !nginx2.start(2, backend.v1)) {
     return 1;
   }
+  std::vector<Path*> paths = {&direct,        &builtin1.path, &haproxy1.path, &nginx1.path,
+                              &builtin2.path, &haproxy2.path, &nginx2.path};
 
   constexpr int kSeconds = 3;
   constexpr int kConnections = 32;
-  const WrkResult direct = run_wrk(v1.port(), kConnections, kSeconds);
-  const WrkResult ours = run_wrk(builtin_port, kConnections, kSeconds);
-  const WrkResult theirs = run_wrk(haproxy.port(), kConnections, kSeconds);
-  // Light load (one connection): latency added by each proxy over the direct path.
-  const WrkResult direct1 = run_wrk(v1.port(), 1, 2);
-  const WrkResult ours1 = run_wrk(builtin_port, 1, 2);
-  const WrkResult theirs1 = run_wrk(haproxy.port(), 1, 2);
+  for (int round = 0; round < rounds; ++round) {
+    for (Path* p : paths) measure(*p, kConnections, kSeconds);
+  }
 
-  std::printf("bench_router (wrk -t1 -c%d -d%ds, keep-alive, %zu-byte responses)\n", kConnections,
-              kSeconds, std::string("v1").size());
-  auto row = [](const char* name, const WrkResult& r) {
-    std::printf("  %-22s %10.0f rps  p50 %7.3f ms  p99 %7.3f ms%s\n", name, r.rps, r.p50_ms,
-                r.p99_ms, r.errors.c_str());
+  std::printf(
+      "bench_router (wrk -t1 -c%d -d%ds, keep-alive, 2-byte responses, median of %d "
+      "rounds; CPU per request is the proxy process's user+system time from /proc)\n",
+      kConnections, kSeconds, rounds);
+  std::printf("backend of every path (haproxy 2.6, nbthread 1):\n");
+  auto print_config = [](const std::string& text) {
+    size_t at = 0;
+    while (at < text.size()) {
+      const size_t end = text.find('\n', at);
+      std::printf("    | %s\n", text.substr(at, end - at).c_str());
+      at = end == std::string::npos ? text.size() : end + 1;
+    }
   };
-  row("direct", direct);
-  row("builtin (1 thread)", ours);
-  row("haproxy (nbthread 1)", theirs);
-  std::printf("  ratio builtin/haproxy rps: %.2fx\n", theirs.rps > 0 ? ours.rps / theirs.rps : 0);
-  std::printf("  light load (-c1) added p99 over direct: builtin %.3f ms, haproxy %.3f ms\n",
-              ours1.p99_ms - direct1.p99_ms, theirs1.p99_ms - direct1.p99_ms);
+  print_config(backend.config);
+  for (Path* p : paths) {
+    if (p->config.empty()) continue;
+    std::printf("  %s:\n", p->label.c_str());
+    print_config(p->config);
+  }
+  for (Path* p : paths) {
+    std::printf("  %-28s %9.0f rps  p99 %7.3f ms  cpu %6.2f us/request%s\n", p->label.c_str(),
+                median(p->rps), median(p->p99_ms), median(p->cpu_us_per_request),
+                p->errors.c_str());
+  }
+  auto ratio = [](const Path& a, const Path& b) {
+    const double rb = median(b.rps);
+    return rb > 0 ? median(a.rps) / rb : 0;
+  };
+  auto cpu_ratio = [](const Path& a, const Path& b) {
+    const double ca = median(a.cpu_us_per_request);
+    return ca > 0 ? median(b.cpu_us_per_request) / ca : 0;
+  };
+  std::printf(
+      "  1 thread : builtin/haproxy %.2fx, builtin/nginx %.2fx rps (goal >= 1.2x haproxy); "
+      "CPU per request haproxy/builtin %.2fx, nginx/builtin %.2fx\n",
+      ratio(builtin1.path, haproxy1.path), ratio(builtin1.path, nginx1.path),
+      cpu_ratio(builtin1.path, haproxy1.path), cpu_ratio(builtin1.path, nginx1.path));
+  std::printf(
+      "  2 threads: builtin/haproxy %.2fx, builtin/nginx %.2fx rps; CPU per request "
+      "haproxy/builtin %.2fx, nginx/builtin %.2fx\n",
+      ratio(builtin2.path, haproxy2.path), ratio(builtin2.path, nginx2.path),
+      cpu_ratio(builtin2.path, haproxy2.path), cpu_ratio(builtin2.path, nginx2.path));
 
-  // Half load: each path paced at half of the slower proxy's maximum (the same absolute rate for
-  // all three), latency from each request's scheduled send time. The direct run is the baseline
-  // that the client and backend cost; what a proxy adds on top is its own.
-  const int half_rate =
-      std::max(100, static_cast<int>(std::min(ours.rps, theirs.rps) / 2 / 100) * 100);
+  // Half load: each path paced at half of the slowest one-thread proxy's maximum (the same
+  // absolute rate for all), latency from each request's scheduled send time. The direct run is
+  // the baseline that the client and backend cost; what a proxy adds on top is its own.
+  const double slowest =
+      std::min({median(builtin1.path.rps), median(haproxy1.path.rps), median(nginx1.path.rps)});
+  const int half_rate = std::max(100, static_cast<int>(slowest / 2 / 100) * 100);
   constexpr int kPacedSeconds = 3;
   constexpr int kPacedConnections = 8;
-  auto direct_h = sluice::bench::paced_run(v1.port(), "/", half_rate, kPacedSeconds,
-                                           kPacedConnections);
-  auto ours_h = sluice::bench::paced_run(builtin_port, "/", half_rate, kPacedSeconds,
-                                         kPacedConnections);
-  auto theirs_h = sluice::bench::paced_run(haproxy.port(), "/", half_rate, kPacedSeconds,
-                                           kPacedConnections);
   std::printf("  half load (paced %d rps, %d conns, %d s):\n", half_rate, kPacedConnections,
               kPacedSeconds);
-  auto paced_row = [](const char* name, sluice::bench::Latencies& l) {
-    std::printf("    %-20s p50 %7.3f ms  p99 %7.3f ms  (%zu ok, %d errors)\n", name,
+  bool paced_ok = true;
+  std::vector<std::pair<Path*, double>> p99s;
+  for (Path* p : {&direct, &builtin1.path, &haproxy1.path, &nginx1.path}) {
+    auto l = bench::paced_run(p->port, "/", half_rate, kPacedSeconds, kPacedConnections);
+    paced_ok = paced_ok && l.complete();
+    std::printf("    %-28s p50 %7.3f ms  p99 %7.3f ms  (%zu ok, %d errors)\n", p->label.c_str(),
                 l.percentile(0.5), l.percentile(0.99), l.ms.size(), l.errors);
-  };
-  paced_row("direct", direct_h);
-  paced_row("builtin", ours_h);
-  paced_row("haproxy", theirs_h);
-  std::printf("  half load added p99 over direct: builtin %.3f ms, haproxy %.3f ms (goal <= 1 ms)\n",
-              ours_h.percentile(0.99) - direct_h.percentile(0.99),
-              theirs_h.percentile(0.99) - direct_h.percentile(0.99));
-
-  const auto ours_switch = switch_latencies_ms(builtin, t, builtin_port, 40);
-  const auto theirs_switch = switch_latencies_ms(haproxy_router, ht, haproxy.port(), 40);
+    p99s.emplace_back(p, l.percentile(0.99));
+  }
+  const double base = p99s[0].second;
+  const double added_builtin = p99s[1].second - base;
+  const double added_haproxy = p99s[2].second - base;
   std::printf(
-      "  weight change -> effect: builtin median %.3f ms p99 %.3f ms; haproxy median %.3f "
-      "ms p99 %.3f ms\n",
-      pct(ours_switch, 0.5), pct(ours_switch, 0.99), pct(theirs_switch, 0.5),
-      pct(theirs_switch, 0.99));
-  return direct.ok && ours.ok && theirs.ok && ours_h.errors == 0 && theirs_h.errors == 0 ? 0 : 1;
+      "  half load added p99 over direct: builtin %.3f ms, haproxy %.3f ms, nginx %.3f "
+      "ms (goal: builtin <= haproxy and <= 1 ms: %s)\n",
+      added_builtin, added_haproxy, p99s[3].second - base,
+      added_builtin <= added_haproxy && added_builtin <= 1.0 ? "met" : "not met");
+
+  const auto switches = switch_latencies_ms(builtin1, 40);
+  std::printf(
+      "  weight change -> effect (apply through router.sock to the first response of "
+      "the new version): median %.3f ms p99 %.3f ms\n",
+      pct(switches, 0.5), pct(switches, 0.99));
+  bool ok = paced_ok && !switches.empty();
+  for (Path* p : paths) ok = ok && p->ok;
+  return ok ? 0 : 1;
 }
