@@ -8,6 +8,8 @@
 #include <mutex>
 #include <set>
 
+#include "healthcheck/probe_http.h"
+#include "healthcheck/probe_target.h"
 #include "runtime/kubernetes_objects.h"
 
 namespace sluice::runtime {
@@ -302,22 +304,85 @@ void KubernetesRuntime::run_hook(std::string_view rollout_view, int64_t revision
                                                 : lifecycle.pre_stop;
     }
   }
-  std::vector<HookResult> results;
+  // The Pods that run: scheduled, with an IP, not being deleted.
+  std::vector<std::pair<InstanceStatus, std::string>> targets;
   if (handler && handler->defined()) {
-    for (const InstanceStatus& instance : observe(rollout)) {
-      if (instance.revision != revision || instance.terminating) continue;
-      HookResult result;
-      result.instance_id = instance.id;
-      result.kind = kind;
-      result.ok = false;
-      result.message =
-          fmt::format("{} hook: not implemented by the kubernetes runtime yet", hook_name(kind));
-      results.push_back(std::move(result));
+    for (const kube::Object& pod : shared_->pods->by_label(k8s::kRolloutLabel, rollout)) {
+      if (!of_revision(*pod, rollout, revision)) continue;
+      auto observed = k8s::observe_pod(*pod);
+      if (!observed || observed->status.terminating || observed->pod_ip.empty()) continue;
+      targets.emplace_back(std::move(observed->status), observed->pod_ip);
     }
   }
-  asio::post(io_, [done = std::move(done), results = std::move(results)]() mutable {
-    done(std::move(results));
-  });
+  if (targets.empty()) {
+    asio::post(io_, [done = std::move(done)] { done({}); });
+    return;
+  }
+
+  struct Gather {
+    std::mutex mu;
+    std::vector<HookResult> results;
+    size_t pending = 0;
+    std::function<void(std::vector<HookResult>)> done;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->pending = targets.size();
+  gather->done = std::move(done);
+  auto finish = [gather](HookResult result) {
+    std::function<void(std::vector<HookResult>)> answer;
+    std::vector<HookResult> results;
+    {
+      std::lock_guard lock(gather->mu);
+      gather->results.push_back(std::move(result));
+      if (--gather->pending > 0) return;
+      answer = std::move(gather->done);
+      results = std::move(gather->results);
+    }
+    std::sort(results.begin(), results.end(), [](const HookResult& a, const HookResult& b) {
+      return a.instance_id < b.instance_id;
+    });
+    answer(std::move(results));
+  };
+  for (const auto& [instance, pod_ip] : targets) {
+    HookResult failed;
+    failed.instance_id = instance.id;
+    failed.kind = kind;
+    if (!handler->http_post) {
+      // The kubelet runs commands inside containers; Sluice has no exec into Pods.
+      failed.message = fmt::format(
+          "{} hook: exec is not supported by the kubernetes runtime; use "
+          "httpPost",
+          hook_name(kind));
+      asio::post(io_, [finish, failed] { finish(failed); });
+      continue;
+    }
+    auto port = healthcheck::resolve_port(handler->http_post->port, instance.ports);
+    if (!port) {
+      failed.message = port.status().message();
+      asio::post(io_, [finish, failed] { finish(failed); });
+      continue;
+    }
+    healthcheck::HttpRequestSpec request;
+    request.method = "POST";
+    request.host = pod_ip;  // a Pod's own address; httpPost.host does not apply (as Kubernetes)
+    request.port = *port;
+    request.path = handler->http_post->path;
+    request.headers = handler->http_post->http_headers;
+    request.timeout = handler->timeout;
+    const auto started = std::chrono::steady_clock::now();
+    healthcheck::async_http_request(
+        io_.get_executor(), std::move(request),
+        [finish, id = instance.id, kind, started](healthcheck::HttpOutcome outcome) {
+          HookResult result;
+          result.instance_id = id;
+          result.kind = kind;
+          result.ok = outcome.ok();
+          result.message = outcome.describe();
+          result.took =
+              std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started);
+          finish(std::move(result));
+        });
+  }
 }
 
 std::vector<InstanceStatus> KubernetesRuntime::observe(std::string_view rollout_view) const {

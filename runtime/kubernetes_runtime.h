@@ -13,8 +13,11 @@
 // - set_role: patches `sluice.dev/role` on every Pod of the revision and on the ReplicaSet's
 //   Pod template (so Pods created later start with it); a Pod that appears with another role
 //   is patched when the informer reports it.
-// - run_hook: not implemented yet (httpPost to each Pod's IP is the next slice): every Pod of the
-//   revision gets a failed HookResult saying so; no Pod or no such hook gives an empty vector.
+// - run_hook: httpPost to each running Pod of the revision (an IP, no deletionTimestamp) at its
+//   IP and the container port the hook names (a port name or number), POST on the io_context
+//   (healthcheck/probe_http.h), bounded by the hook's timeout; `done` gets one HookResult per
+//   Pod, sorted by Pod name, on the io_context. An exec hook fails per Pod (Sluice does not exec
+//   into containers). No Pod or no such hook: an empty vector.
 // - read_logs/drop_logs: no logs yet (the pod log API is a later slice).
 // - before_stop is stored but not called: the endpoints controller takes a terminating Pod out
 //   of its Services; Sluice's own router is not used with this runtime.
@@ -23,7 +26,8 @@
 // block: writes go to the Cluster's workers, reads take the informers' shared locks. State
 // shared with write callbacks and informer handlers (which run on the Cluster's threads) lives
 // in a mutex-guarded block owned through a shared_ptr, so callbacks that outlive the runtime are
-// harmless. The listener is called on those threads, or on the io_context for run_hook.
+// harmless. The listener is called on those threads; run_hook's work and `done` run on the
+// io_context.
 #pragma once
 
 #include <functional>

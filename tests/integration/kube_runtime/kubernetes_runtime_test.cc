@@ -10,8 +10,8 @@
 
 #include "kube/kubeconfig.h"
 #include "kube/rest_cluster.h"
-#include "runtime/kubernetes_objects.h"
 #include "runtime/kubernetes_runtime.h"
+#include "tests/support/fakes/kube_revisions.h"
 #include "tests/support/peers/kube_control_plane.h"
 #include "tests/support/peers/kubelet_standin.h"
 #include "tests/support/process/test_process.h"
@@ -26,24 +26,6 @@ using namespace sluice::runtime;
 using namespace std::chrono_literals;
 
 namespace {
-
-json web_template(const std::string& image) {
-  return {{"metadata", {{"labels", {{"app", "web"}}}}},
-          {"spec",
-           {{"containers",
-             {{{"name", "web"},
-               {"image", image},
-               {"ports", {{{"name", "http"}, {"containerPort", 8080}}}}}}}}}};
-}
-
-RevisionSpec revision(int64_t number) {
-  RevisionSpec spec;
-  spec.rollout = "web";
-  spec.revision = number;
-  spec.commit = "c" + std::to_string(number);
-  spec.pod.version = std::to_string(number) + ".0";
-  return spec;
-}
 
 std::string describe(const std::vector<InstanceStatus>& instances) {
   std::string out;
@@ -91,14 +73,14 @@ TEST_CASE(
   KubernetesRuntimeOptions options;
   options.namespace_name = "default";
   options.pod_template = [](const RevisionSpec& spec) -> sluice::Result<json> {
-    return web_template("registry.example/web:" + std::to_string(spec.revision));
+    return sluice::fakes::web_pod_template("registry.example/web:" + std::to_string(spec.revision));
   };
   auto runtime = KubernetesRuntime::create(io, *cluster.value(), options);
   INFO((runtime ? std::string() : runtime.status().message()));
   REQUIRE(runtime);
   KubernetesRuntime& k8s_runtime = *runtime.value();
 
-  k8s_runtime.scale(revision(1), 2);
+  k8s_runtime.scale(sluice::fakes::web_revision(1), 2);
   std::vector<InstanceStatus> instances;
   const bool two_ready = poll_until(
       [&] {
@@ -122,7 +104,7 @@ TEST_CASE(
     CHECK_FALSE(i.crash_loop);
   }
 
-  k8s_runtime.scale(revision(2), 1);
+  k8s_runtime.scale(sluice::fakes::web_revision(2), 1);
   const bool crash_loop = poll_until(
       [&] {
         instances = k8s_runtime.observe("web");

@@ -7,6 +7,8 @@
 
 #include "runtime/kubernetes_objects.h"
 #include "tests/support/fakes/fake_cluster.h"
+#include "tests/support/fakes/kube_revisions.h"
+#include "tests/support/http_receiver/http_receiver.h"
 
 using nlohmann::json;
 using sluice::SimulatedClock;
@@ -18,12 +20,7 @@ using namespace sluice::runtime;
 namespace {
 
 json web_template(const std::string& image = "registry.example/web:1") {
-  return {{"metadata", {{"labels", {{"app", "web"}}}}},
-          {"spec",
-           {{"containers",
-             {{{"name", "web"},
-               {"image", image},
-               {"ports", {{{"name", "http"}, {"containerPort", 8080}}}}}}}}}};
+  return sluice::fakes::web_pod_template(image);
 }
 
 struct Harness {
@@ -50,14 +47,7 @@ struct Harness {
     runtime->set_listener([this](const std::string& rollout) { notified.push_back(rollout); });
   }
 
-  RevisionSpec revision(int64_t number) const {
-    RevisionSpec spec;
-    spec.rollout = "web";
-    spec.revision = number;
-    spec.commit = "c" + std::to_string(number);
-    spec.pod.version = std::to_string(number) + ".0";
-    return spec;
-  }
+  RevisionSpec revision(int64_t number) const { return sluice::fakes::web_revision(number); }
 
   std::string rs_name(int64_t number) const {
     return "web-" + k8s::pod_template_hash(templates.at(number), number);
@@ -272,17 +262,29 @@ TEST_CASE("kubernetes runtime: set_role annotates the revision's Pods and its Po
   CHECK(role("web-1c") == "stable");
 }
 
-TEST_CASE("kubernetes runtime: run_hook answers on the io_context, and says it is not there yet",
-          "[kubernetes]") {
+TEST_CASE("kubernetes runtime: run_hook POSTs to each Pod's IP on the named port", "[kubernetes]") {
+  sluice::testing::HttpReceiver pod_server;  // plays the Pods' containers, on 127.0.0.1
   Harness h;
   h.start();
   RevisionSpec with_hook = h.revision(1);
   sluice::manifests::LifecycleHandler activate;
   activate.http_post = sluice::manifests::HttpGetAction{};
+  activate.http_post->path = "/admin/activate";
+  activate.http_post->port = std::string("http");
+  activate.timeout = std::chrono::milliseconds(5000);
   with_hook.pod.lifecycle.activate = activate;
-  h.runtime->scale(with_hook, 1);
+  h.runtime->scale(with_hook, 3);
   h.cluster.run_writes();
-  h.cluster.put(ResourceKind::kPod, h.pod_of(1, "web-a", true));
+  for (const char* name : {"web-a", "web-b", "web-c"}) {
+    json pod = h.pod_of(1, name, true);
+    pod["status"]["podIP"] = "127.0.0.1";
+    pod["spec"]["containers"][0]["ports"][0]["containerPort"] = pod_server.port();
+    if (std::string(name) == "web-b") pod["metadata"]["deletionTimestamp"] = "2026-12-08T01:00:09Z";
+    if (std::string(name) == "web-c") {
+      pod["spec"]["containers"][0]["ports"][0]["containerPort"] = 1;  // nothing listens
+    }
+    h.cluster.put(ResourceKind::kPod, pod);
+  }
 
   std::optional<std::vector<HookResult>> activated, deactivated;
   h.runtime->run_hook("web", 1, HookKind::kActivate, [&](auto r) { activated = r; });
@@ -290,9 +292,16 @@ TEST_CASE("kubernetes runtime: run_hook answers on the io_context, and says it i
   CHECK_FALSE(activated.has_value());  // never inline
   h.io.run();
   REQUIRE(activated.has_value());
-  REQUIRE(activated->size() == 1);
+  REQUIRE(activated->size() == 2);  // web-b is being deleted
   CHECK((*activated)[0].instance_id == "web-a");
-  CHECK_FALSE((*activated)[0].ok);
+  CHECK((*activated)[0].ok);
+  CHECK_THAT((*activated)[0].message, Catch::StartsWith("HTTP 200"));
+  CHECK((*activated)[1].instance_id == "web-c");
+  CHECK_FALSE((*activated)[1].ok);
   REQUIRE(deactivated.has_value());
   CHECK(deactivated->empty());  // no such hook
+  const auto seen = pod_server.seen();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].method == "POST");
+  CHECK(seen[0].target == "/admin/activate");
 }
