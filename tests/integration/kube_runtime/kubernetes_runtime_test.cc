@@ -1,7 +1,8 @@
 // KubernetesRuntime against a real kube-apiserver + etcd + kube-controller-manager, with the
 // kubelet stand-in playing the node: the runtime's ReplicaSet is accepted by the apiserver, the
 // real replicaset controller makes its Pods, and what the stand-in reports (Ready, a crash loop
-// with its exit code) comes back through the runtime's Pod informer as InstanceStatus.
+// with its exit code) comes back through the runtime's Pod informer as InstanceStatus, and
+// set_role's annotation reaches every Pod on the apiserver.
 // A missing peer fails this test with the `make peers` line; it never skips it.
 #include <catch2/catch.hpp>
 
@@ -103,6 +104,32 @@ TEST_CASE(
     CHECK(i.ports.at("http") == 8080);
     CHECK_FALSE(i.crash_loop);
   }
+
+  // set_role: every Pod of revision 1 gets sluice.dev/role=stable on the apiserver, as the
+  // runtime's own Pod informer (the cluster shares it) then shows.
+  k8s_runtime.set_role("web", 1, InstanceRole::kStable);
+  sluice::kube::InformerSpec pods_spec;
+  pods_spec.kind = sluice::kube::ResourceKind::kPod;
+  pods_spec.namespace_name = "default";
+  pods_spec.label_selector = "app.kubernetes.io/managed-by=sluice";
+  pods_spec.index_labels = {"sluice.dev/rollout"};
+  auto pods = cluster.value()->informer(pods_spec);
+  REQUIRE(pods);
+  const bool stable = poll_until(
+      [&] {
+        int annotated = 0;
+        for (const auto& pod : pods.value()->by_label("sluice.dev/rollout", "web")) {
+          annotated += pod->value("/metadata/annotations/sluice.dev~1role"_json_pointer,
+                                  std::string()) == "stable"
+                           ? 1
+                           : 0;
+        }
+        return annotated == 2;
+      },
+      30s);
+  INFO("problems: " << (k8s_runtime.problems().empty() ? ""
+                                                       : k8s_runtime.problems().begin()->second));
+  CHECK(stable);
 
   k8s_runtime.scale(sluice::fakes::web_revision(2), 1);
   const bool crash_loop = poll_until(
