@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -158,6 +160,66 @@ double cpu_seconds(pid_t pid) {
   pid_t child = 0;
   while (children >> child) total += process_cpu_seconds(child);
   return total;
+}
+
+namespace {
+
+cpu_set_t cpu_set_of(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  return set;
+}
+
+// Calls `apply(tid)` for every task (thread) of `pid` and of its direct children; false when
+// one call fails or there is no task.
+template <class Apply>
+bool for_each_task(pid_t pid, const Apply& apply) {
+  if (pid <= 0) return false;
+  std::vector<pid_t> processes = {pid};
+  std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                         "/children");
+  pid_t child = 0;
+  while (children >> child) processes.push_back(child);
+  bool ok = true;
+  for (pid_t process : processes) {
+    std::error_code ec;
+    bool any = false;
+    for (const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(process) + "/task", ec)) {
+      ok = apply(static_cast<pid_t>(std::stol(entry.path().filename().string()))) && ok;
+      any = true;
+    }
+    ok = ok && any && !ec;
+  }
+  return ok;
+}
+
+}  // namespace
+
+bool pin_process_tree(pid_t pid, const std::vector<int>& cpus) {
+  const cpu_set_t set = cpu_set_of(cpus);
+  return for_each_task(pid,
+                       [&](pid_t tid) { return ::sched_setaffinity(tid, sizeof(set), &set) == 0; });
+}
+
+bool pin_this_thread(const std::vector<int>& cpus) {
+  const cpu_set_t set = cpu_set_of(cpus);
+  return ::sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+bool set_nice_process_tree(pid_t pid, int nice) {
+  return for_each_task(pid, [&](pid_t tid) {
+    return ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) == 0;
+  });
+}
+
+bool set_nice_this_thread(int nice) { return ::setpriority(PRIO_PROCESS, 0, nice) == 0; }
+
+std::string describe_cpus(const std::vector<int>& cpus) {
+  std::string out = "cpu ";
+  for (size_t i = 0; i < cpus.size(); ++i) out += (i ? "," : "") + std::to_string(cpus[i]);
+  return out;
 }
 
 }  // namespace sluice::bench

@@ -48,4 +48,20 @@ class PeerProcess {
 // 0 when /proc does not tell.
 double cpu_seconds(pid_t pid);
 
+// Restricts every thread of `pid` and of its direct children (nginx's workers) to `cpus`
+// (sched_setaffinity per task, so threads started earlier are pinned too; threads started later
+// inherit their creator's mask). False when a task could not be pinned.
+bool pin_process_tree(pid_t pid, const std::vector<int>& cpus);
+
+// Restricts the calling thread to `cpus`; processes and threads it starts afterwards inherit it.
+bool pin_this_thread(const std::vector<int>& cpus);
+
+// Sets the nice value of every thread of `pid` and of its direct children (Linux: per thread),
+// and of the calling thread (inherited by what it starts). Negative values need CAP_SYS_NICE.
+bool set_nice_process_tree(pid_t pid, int nice);
+bool set_nice_this_thread(int nice);
+
+// "cpu 0,1" for the output.
+std::string describe_cpus(const std::vector<int>& cpus);
+
 }  // namespace sluice::bench
