@@ -29,6 +29,7 @@
 
 #include "bench/support/paced_client.h"
 #include "bench/support/peer_process.h"
+#include "bench/support/wrk_runner.h"
 #include "tests/integration/traffic/http_test_client.h"
 #include "traffic/router_control.h"
 
@@ -39,89 +40,8 @@ using namespace sluice::traffic;
 using sluice::bench::PeerProcess;
 using Clock = std::chrono::steady_clock;
 
-struct WrkResult {
-  double rps = 0;
-  double p50_ms = 0;
-  double p99_ms = 0;
-  double requests = 0;
-  bool ok = false;
-  std::string errors;  // wrk's "Socket errors" / "Non-2xx" lines, if any
-};
-
-double to_ms(double v, const std::string& unit) {
-  if (unit == "us") return v / 1000;
-  if (unit == "s") return v * 1000;
-  return v;
-}
-
-WrkResult run_wrk(uint16_t port, int connections, int seconds) {
-  WrkResult out;
-  int fds[2];
-  if (pipe(fds) != 0) return out;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  std::vector<std::string> args = {"wrk",
-                                   "-t1",
-                                   "-c" + std::to_string(connections),
-                                   "-d" + std::to_string(seconds) + "s",
-                                   "--latency",
-                                   "http://127.0.0.1:" + std::to_string(port) + "/"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, "wrk", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(fds[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while (rc == 0 && (n = read(fds[0], buf, sizeof(buf))) > 0)
-    text.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  if (rc != 0) return out;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  auto number_at = [&](size_t i, std::string* unit) -> double {
-    while (i < text.size() && text[i] == ' ') ++i;
-    size_t end = i;
-    while (end < text.size() &&
-           (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) {
-      ++end;
-    }
-    if (end == i) return 0;
-    if (unit != nullptr) {
-      size_t u = end;
-      while (u < text.size() && std::isalpha(static_cast<unsigned char>(text[u]))) ++u;
-      *unit = text.substr(end, u - end);
-    }
-    return std::stod(text.substr(i, end - i));
-  };
-  // "Requests/sec:  12345.67", latency distribution lines "     50%  123.00us" and
-  // "  93051 requests in 3.00s".
-  auto value_after = [&](const std::string& key, std::string* unit) -> double {
-    const size_t at = text.find(key);
-    return at == std::string::npos ? 0 : number_at(at + key.size(), unit);
-  };
-  std::string unit;
-  out.rps = value_after("Requests/sec:", nullptr);
-  out.p50_ms = to_ms(value_after(" 50%", &unit), unit);
-  out.p99_ms = to_ms(value_after(" 99%", &unit), unit);
-  if (const size_t at = text.find(" requests in "); at != std::string::npos) {
-    size_t start = text.rfind('\n', at);
-    out.requests = number_at(start == std::string::npos ? 0 : start + 1, nullptr);
-  }
-  for (const char* key : {"Socket errors", "Non-2xx"}) {
-    if (const size_t at = text.find(key); at != std::string::npos) {
-      out.errors += " [" + text.substr(at, text.find('\n', at) - at) + "]";
-    }
-  }
-  out.ok = out.rps > 0 && text.find("Non-2xx") == std::string::npos &&
-           text.find("Socket errors") == std::string::npos;
-  return out;
-}
+using sluice::bench::run_wrk;
+using sluice::bench::WrkResult;
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;

@@ -76,6 +76,11 @@ WrkResult run_wrk(uint16_t port, int connections, int seconds) {
   out.rps = value_after(text, "Requests/sec:", nullptr);
   out.p50_ms = to_ms(value_after(text, " 50%", &unit), unit);
   out.p99_ms = to_ms(value_after(text, " 99%", &unit), unit);
+  // "  93051 requests in 3.00s": the count starts its line.
+  if (const size_t at = text.find(" requests in "); at != std::string::npos) {
+    const size_t line = text.rfind('\n', at);
+    out.requests = value_after(text.substr(line == std::string::npos ? 0 : line + 1), "", nullptr);
+  }
   for (const char* key : {"Socket errors", "Non-2xx"}) {
     if (const size_t at = text.find(key); at != std::string::npos) {
       out.errors += " [" + text.substr(at, text.find('\n', at) - at) + "]";

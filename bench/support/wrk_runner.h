@@ -11,6 +11,7 @@ struct WrkResult {
   double rps = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  double requests = 0;  // "N requests in Xs"
   bool ok = false;     // wrk ran, measured > 0 rps, no socket error, no non-2xx answer
   std::string errors;  // wrk's "Socket errors" / "Non-2xx" lines, if any
 };
